@@ -1,0 +1,34 @@
+from apps.kernel.modules import Interfaces, Module, ModuleAppConfig, ModuleDescriptor
+
+
+class AccessConfig(ModuleAppConfig):
+    name = "apps.access"
+    label = "access"
+    verbose_name = "Access"
+    descriptor = ModuleDescriptor(
+        category="Access",
+        summary="Who may do what: authentication (session, API tokens), authorization by tenant role "
+        "and scope, subscription enforcement.",
+        modules=(
+            Module("Authentication", "Portal sessions and hashed, scoped, expiring API tokens with a visible prefix.",
+                   built=True),
+            Module("Authorization", "Tenant roles × token scopes on every API call; tenant-scoped admin; "
+                   "per-object grants (django-guardian) installed for later modules.", built=True),
+            Module("Subscription enforcement", "Plans, subscriptions and quotas for consumers."),
+        ),
+        interfaces=Interfaces(
+            urls=("/api/v1/tokens/", "/portal/tenant/", "/admin/"),
+            events_published=("token.created", "token.revoked"),
+            events_consumed=("membership.removed",),
+            services=(
+                "apps.access.services.api_token_create",
+                "apps.access.services.api_token_validate",
+                "apps.access.services.api_token_revoke",
+                "apps.access.services.api_token_authenticate",
+            ),
+        ),
+        depends_on=("host", "runtime"),
+    )
+
+    def ready(self) -> None:
+        from apps.access import audit  # noqa: F401  (registers models with django-auditlog)

@@ -1,0 +1,40 @@
+from apps.kernel.modules import Interfaces, Module, ModuleAppConfig, ModuleDescriptor
+
+
+class HostConfig(ModuleAppConfig):
+    name = "apps.host"
+    label = "host"
+    verbose_name = "Host"
+    descriptor = ModuleDescriptor(
+        category="Host",
+        summary="Who the platform serves and under which rules: tenants, memberships, policies, "
+        "data contracts and lineage obligations.",
+        modules=(
+            Module("Tenants", "Tenants, their status and timezone; memberships with a role per tenant.", built=True),
+            Module("Platform policies", "Typed, scoped policies evaluated by one service."),
+            Module("Data contracts", "ODCS v3 contracts with versions, four-eyes approval and lifecycle."),
+            Module("Lineage obligations", "What must be traceable before an output may be published."),
+        ),
+        interfaces=Interfaces(
+            urls=("/api/v1/tenants/", "/api/v1/memberships/"),
+            events_published=(
+                "tenant.created",
+                "tenant.suspended",
+                "tenant.activated",
+                "membership.changed",
+                "membership.removed",
+            ),
+            services=(
+                "apps.host.services.tenant_create",
+                "apps.host.services.tenant_set_status",
+                "apps.host.services.membership_set",
+                "apps.host.services.membership_remove",
+                "apps.host.selectors.memberships_for_user",
+                "apps.host.selectors.tenant_get",
+            ),
+        ),
+        depends_on=("runtime",),
+    )
+
+    def ready(self) -> None:
+        from apps.host import audit  # noqa: F401  (registers models with django-auditlog)

@@ -1,0 +1,40 @@
+"""Host selectors: the reads other apps may use."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apps.host.models import Membership, Tenant
+from apps.kernel.context import MembershipInfo
+
+
+def memberships_for_user(*, user: Any) -> tuple[MembershipInfo, ...]:
+    """All of a user's memberships with their tenants, in one query."""
+    if not getattr(user, "is_authenticated", False):
+        return ()
+    rows = Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__slug")
+    return tuple(
+        MembershipInfo(
+            tenant_id=m.tenant_id,
+            tenant_slug=m.tenant.slug,
+            tenant_name=m.tenant.name,
+            tenant_active=m.tenant.is_active,
+            role=m.role,
+        )
+        for m in rows
+    )
+
+
+def membership_role(*, user: Any, tenant: Any) -> str | None:
+    return Membership.objects.filter(user=user, tenant=tenant).values_list("role", flat=True).first()
+
+
+def tenant_get(*, pk: Any = None, slug: str | None = None) -> Tenant | None:
+    queryset = Tenant.objects.all()
+    if pk is not None:
+        return queryset.filter(pk=pk).first()
+    return queryset.filter(slug=slug).first()
+
+
+def tenants_all() -> list[Tenant]:
+    return list(Tenant.objects.order_by("slug"))

@@ -1,0 +1,1 @@
+"""API base classes shared by every module app: permissions, viewsets, errors, schema."""

@@ -1,0 +1,31 @@
+"""Request id: taken from a sane X-Request-ID header or generated; echoed on the response."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from apps.kernel.logcontext import request_id_var, tenant_var, user_var
+
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        tokens = [request_id_var.set(request_id), user_var.set("-"), tenant_var.set("-")]
+        try:
+            response = self.get_response(request)
+        finally:
+            for var, token in zip((request_id_var, user_var, tenant_var), tokens, strict=True):
+                var.reset(token)
+        response["X-Request-ID"] = request_id
+        return response

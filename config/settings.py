@@ -1,0 +1,281 @@
+"""Aurum settings: one file, driven by environment variables.
+
+With nothing set, Aurum runs embedded: a SQLite file under var/, Celery tasks executed
+in-process, a local-memory cache, local file storage, DEBUG on and a dev-only secret key.
+DATABASE_URL (postgres://…), CELERY_BROKER_URL (redis://…) and AURUM_CACHE_URL switch to
+the real services. AURUM_ENV=production refuses to start without a real secret key and
+allowed hosts, and turns on every protection `manage.py check --deploy` asks for.
+The variables are listed in docs/operations.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.kernel.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("AURUM_VAR_DIR", str(BASE_DIR / "var")))
+
+AURUM_ENV = env_str("AURUM_ENV", "development")
+if AURUM_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(f"AURUM_ENV={AURUM_ENV!r}: use 'development' or 'production'")
+PRODUCTION = AURUM_ENV == "production"
+
+_DEV_SECRET_KEY = "django-insecure-aurum-development-only-key-never-use-in-production"
+SECRET_KEY = env_str("AURUM_SECRET_KEY", "" if PRODUCTION else _DEV_SECRET_KEY)
+DEBUG = env_bool("AURUM_DEBUG", default=not PRODUCTION)
+ALLOWED_HOSTS = env_list("AURUM_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("AURUM_CSRF_TRUSTED_ORIGINS")
+
+if PRODUCTION:
+    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure") or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured("AURUM_ENV=production needs AURUM_SECRET_KEY: 50+ random characters.")
+    if not ALLOWED_HOSTS:
+        raise ImproperlyConfigured("AURUM_ENV=production needs AURUM_ALLOWED_HOSTS (comma-separated).")
+    if DEBUG:
+        raise ImproperlyConfigured("AURUM_ENV=production refuses AURUM_DEBUG=1.")
+
+INSTALLED_APPS = [
+    "config.apps.AurumAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "guardian",
+    "auditlog",
+    "django_celery_beat",
+    # The ten module apps, lowest layer first.
+    "apps.security.apps.SecurityConfig",
+    "apps.runtime.apps.RuntimeConfig",
+    "apps.trust.apps.TrustConfig",
+    "apps.utilities.apps.UtilitiesConfig",
+    "apps.host.apps.HostConfig",
+    "apps.access.apps.AccessConfig",
+    "apps.storage.apps.StorageConfig",
+    "apps.compute.apps.ComputeConfig",
+    "apps.consumption.apps.ConsumptionConfig",
+    "apps.action.apps.ActionConfig",
+]
+
+MIDDLEWARE = [
+    "apps.runtime.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "apps.security.middleware.RequestSizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.access.middleware.TenantContextMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
+]
+
+if PRODUCTION:  # runserver serves static files in development
+    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                      "whitenoise.middleware.WhiteNoiseMiddleware")
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("AURUM_DB_CONN_MAX_AGE", 60))}
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "aurum.sqlite3",
+            "OPTIONS": {
+                # WAL lets the web server and the beat process read while the other writes;
+                # IMMEDIATE takes the write lock up front instead of failing mid-transaction.
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+                "transaction_mode": "IMMEDIATE",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache ----------------------------------------------------------------------------
+CACHE_URL = env_str("AURUM_CACHE_URL")
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"AURUM_CACHE_URL={CACHE_URL!r}: only redis:// URLs are supported")
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "aurum"}}
+
+# --- Auth -----------------------------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row; anonymous requests get nothing.
+
+# --- I18N / static / media ----------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = VAR_DIR / "media"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- Security -------------------------------------------------------------------------
+AURUM_MAX_REQUEST_BYTES = env_int("AURUM_MAX_REQUEST_BYTES", 10 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = AURUM_MAX_REQUEST_BYTES
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("AURUM_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("AURUM_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    # /health/* is probed over plain HTTP by load balancers inside the perimeter.
+    SECURE_REDIRECT_EXEMPT = [r"^health/"]
+
+# --- REST API -------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.access.authentication.ApiTokenAuthentication",
+        "apps.access.authentication.TenantSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["apps.kernel.api.permissions.TenantAccess"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "apps.kernel.api.pagination.StandardPagination",
+    "DEFAULT_SCHEMA_CLASS": "apps.kernel.api.schema.ProblemAwareAutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["apps.kernel.api.throttling.PrincipalRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"principal": env_str("AURUM_API_RATE", "1200/min")},
+    "EXCEPTION_HANDLER": "apps.kernel.api.problems.problem_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Aurum API",
+    "DESCRIPTION": (
+        "Governance portal for trusted data. Authenticate with `Authorization: Bearer <token>` "
+        "(tokens are created in the portal, by API, or with `manage.py create_api_token`). "
+        "Errors are RFC 9457 problem details (`application/problem+json`)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc assets are served from our own static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Celery ---------------------------------------------------------------------------
+# Nothing configured: an in-memory broker and tasks executed in the calling process, so a
+# fresh machine needs no Redis. Beat still runs (it executes due tasks in its own process).
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://localhost/")
+CELERY_TASK_ALWAYS_EAGER = env_bool("AURUM_CELERY_EAGER", CELERY_BROKER_URL.startswith("memory://"))
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("AURUM_TASK_SOFT_TIME_LIMIT", 540)
+CELERY_TASK_TIME_LIMIT = env_int("AURUM_TASK_TIME_LIMIT", 600)
+CELERY_TASK_DEFAULT_QUEUE = env_str("AURUM_CELERY_QUEUE", "aurum")
+# With late acks a message is redelivered only after the visibility timeout; it must be
+# longer than the longest task or a slow task would run twice.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT * 2}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
+
+# --- Aurum ----------------------------------------------------------------------------
+AURUM_OUTBOX_SWEEP_AFTER_SECONDS = env_int("AURUM_OUTBOX_SWEEP_AFTER_SECONDS", 30)
+AURUM_HANDLER_MAX_RETRIES = env_int("AURUM_HANDLER_MAX_RETRIES", 5)
+
+# --- Logging --------------------------------------------------------------------------
+LOG_JSON = env_bool("AURUM_LOG_JSON", PRODUCTION)
+LOG_LEVEL = env_str("AURUM_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_context": {"()": "apps.runtime.logging.RequestContextFilter"}},
+    "formatters": {
+        "json": {"()": "apps.runtime.logging.JsonFormatter"},
+        "text": {
+            "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s user=%(user)s tenant=%(tenant)s] %(message)s"
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_context"],
+            "formatter": "json" if LOG_JSON else "text",
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"level": "WARNING" if not DEBUG else "INFO"},
+        "celery.app.trace": {"level": "WARNING"},  # one line per task is noise; failures still log
+    },
+}
