@@ -81,8 +81,10 @@ MIDDLEWARE = [
 ]
 
 if PRODUCTION:  # runserver serves static files in development
-    MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-                      "whitenoise.middleware.WhiteNoiseMiddleware")
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    )
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -211,7 +213,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Governance portal for trusted data. Authenticate with `Authorization: Bearer <token>` "
         "(tokens are created in the portal, by API, or with `manage.py create_api_token`). "
-        "Errors are RFC 9457 problem details (`application/problem+json`)."
+        "Errors are RFC 9457 problem details (`application/problem+json`) with a stable `type` "
+        "(`urn:aurum:problem:<slug>`), `title`, `status`, `detail`, `instance`, `request_id`, and for "
+        "validation errors an `errors` list of `{pointer, detail, code}`. A method an endpoint does not "
+        "offer answers 405; a body above the size limit 413; too many requests 429 with `Retry-After`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

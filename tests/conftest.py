@@ -104,7 +104,9 @@ def api_client() -> APIClient:
 def token_client(db: Any) -> Callable[..., APIClient]:
     """token_client(tenant, role="steward", scopes=None) → an APIClient with a bearer token."""
 
-    def make(tenant: Any, role: str = RoleChoices.STEWARD, scopes: list[str] | None = None, user: Any = None) -> APIClient:
+    def make(
+        tenant: Any, role: str = RoleChoices.STEWARD, scopes: list[str] | None = None, user: Any = None
+    ) -> APIClient:
         if user is None:
             user = UserFactory()
             MembershipFactory(tenant=tenant, user=user, role=role)

@@ -40,7 +40,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.PostGenerationMethodCall("set_password", "secret-pass-123")
 
     @factory.post_generation
-    def _save(obj: Any, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805
+    def _save(obj: Any, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
             obj.save()
 

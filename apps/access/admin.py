@@ -43,8 +43,18 @@ class ApiTokenAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
-        return ("tenant", "user", "name", "display_prefix", "scopes", "expires_at", "last_used_at", "revoked_at",
-                "created_by", "created_at")
+        return (
+            "tenant",
+            "user",
+            "name",
+            "display_prefix",
+            "scopes",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "created_by",
+            "created_at",
+        )
 
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
         return self.get_readonly_fields(request, obj) if obj is not None else super().get_fields(request, obj)
@@ -104,4 +114,3 @@ class ApiTokenAdmin(TenantScopedAdmin):
         if "revoke" not in actions and self.has_view_permission(request):
             actions["revoke"] = self.get_action("revoke")
         return actions
-

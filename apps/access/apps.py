@@ -10,10 +10,17 @@ class AccessConfig(ModuleAppConfig):
         summary="Who may do what: authentication (session, API tokens), authorization by tenant role "
         "and scope, subscription enforcement.",
         modules=(
-            Module("Authentication", "Portal sessions and hashed, scoped, expiring API tokens with a visible prefix.",
-                   built=True),
-            Module("Authorization", "Tenant roles × token scopes on every API call; tenant-scoped admin; "
-                   "per-object grants (django-guardian) installed for later modules.", built=True),
+            Module(
+                "Authentication",
+                "Portal sessions and hashed, scoped, expiring API tokens with a visible prefix.",
+                built=True,
+            ),
+            Module(
+                "Authorization",
+                "Tenant roles × token scopes on every API call; tenant-scoped admin; "
+                "per-object grants (django-guardian) installed for later modules.",
+                built=True,
+            ),
             Module("Subscription enforcement", "Plans, subscriptions and quotas for consumers."),
         ),
         interfaces=Interfaces(
@@ -31,4 +38,4 @@ class AccessConfig(ModuleAppConfig):
     )
 
     def ready(self) -> None:
-        from apps.access import audit  # noqa: F401  (registers models with django-auditlog)
+        from apps.access import audit, schema  # noqa: F401  (auditlog registration, OpenAPI extensions)

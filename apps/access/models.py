@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from apps.kernel.models import TenantOwnedModel
 
-TOKEN_PREFIX = "aur_"
+TOKEN_PREFIX = "aur_"  # noqa: S105 (a public marker, not a secret)
 
 
 class ApiToken(TenantOwnedModel):

@@ -34,6 +34,8 @@ def switch_tenant(request: HttpRequest) -> HttpResponseRedirect | HttpResponseBa
         request.session[SESSION_TENANT_KEY] = tenant_id
     messages.info(request, "Tenant switched.")
     target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = reverse("admin:index")
     return HttpResponseRedirect(target)

@@ -82,9 +82,10 @@ class MembershipAdminForm(forms.ModelForm):
         return username
 
     def validate_unique(self) -> None:
-        if self.instance.pk is None and getattr(self.instance, "user_id", None) and self.cleaned_data.get("tenant"):
-            if Membership.objects.filter(tenant=self.cleaned_data["tenant"], user_id=self.instance.user_id).exists():
-                self.add_error("username", "This account is already a member of the tenant; change its role there.")
+        tenant, user_id = self.cleaned_data.get("tenant"), getattr(self.instance, "user_id", None)
+        adding = self.instance.pk is None and tenant is not None and user_id is not None
+        if adding and Membership.objects.filter(tenant=tenant, user_id=user_id).exists():
+            self.add_error("username", "This account is already a member of the tenant; change its role there.")
         super().validate_unique()
 
 

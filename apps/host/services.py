@@ -69,7 +69,13 @@ def membership_set(*, actor: Any, tenant: Tenant, user: Any, role: str) -> Membe
         membership.save()
     publish_event(
         "membership.changed",
-        {"tenant": tenant.slug, "user": user.get_username(), "user_id": user.pk, "role": role, "previous_role": previous},
+        {
+            "tenant": tenant.slug,
+            "user": user.get_username(),
+            "user_id": user.pk,
+            "role": role,
+            "previous_role": previous,
+        },
         tenant=tenant,
         actor=actor,
     )

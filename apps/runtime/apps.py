@@ -13,11 +13,17 @@ class RuntimeConfig(ModuleAppConfig):
         summary="What keeps Aurum running: scheduling, messaging (transactional outbox), "
         "observability, error handling and metering.",
         modules=(
-            Module("Scheduling", "Celery beat schedules in django-celery-beat, editable in the admin; JobRun records.",
-                   built=True),
+            Module(
+                "Scheduling",
+                "Celery beat schedules in django-celery-beat, editable in the admin; JobRun records.",
+                built=True,
+            ),
             Module("Messaging", "Transactional outbox, idempotent event handlers, retries, dead letters.", built=True),
-            Module("Observability", "Health probes, structured logs with request id, user and tenant, "
-                   "the module registry.", built=True),
+            Module(
+                "Observability",
+                "Health probes, structured logs with request id, user and tenant, the module registry.",
+                built=True,
+            ),
             Module("Error handling", "Backoff retries and a dead-letter table with replay.", built=True),
             Module("Metering", "Usage records per tenant and subscription."),
         ),

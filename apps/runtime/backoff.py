@@ -12,4 +12,4 @@ def backoff_seconds(retries: int, *, base: float = 5.0, cap: float = 3600.0) -> 
     dependency in lockstep; the floor keeps a retry from firing instantly.
     """
     ceiling = min(cap, base * (2 ** max(retries, 0)))
-    return random.uniform(min(base / 2, ceiling), ceiling)
+    return random.uniform(min(base / 2, ceiling), ceiling)  # noqa: S311 (jitter, not cryptography)

@@ -23,7 +23,9 @@ class DomainEvent(models.Model):
     tenant = models.ForeignKey("host.Tenant", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     type = models.CharField(max_length=100, db_index=True)
     payload = models.JSONField(default=dict)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     occurred_at = models.DateTimeField(auto_now_add=True, db_index=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
 

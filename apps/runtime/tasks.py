@@ -16,7 +16,7 @@ def dispatch_event(event_id: str) -> list[str]:
 
 
 @shared_task(bind=True, name="runtime.run_handler", max_retries=None)
-def run_handler(self, event_id: str, handler: str) -> bool:  # noqa: ANN001 (celery binds the task)
+def run_handler(self, event_id: str, handler: str) -> bool:
     """Run one handler on one event; retry with backoff, dead-letter when retries run out."""
     try:
         return services.event_handle(event_id=event_id, handler=handler)

@@ -28,7 +28,9 @@ class RequestSizeLimitMiddleware:
             return problem_json_response(request, 400, detail="Content-Length is not a number.")
         if length > limit:
             return problem_json_response(
-                request, 413, detail=f"The body has {length} bytes; this server accepts at most {limit}.",
+                request,
+                413,
+                detail=f"The body has {length} bytes; this server accepts at most {limit}.",
                 max_bytes=limit,
             )
         return self.get_response(request)

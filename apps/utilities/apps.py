@@ -9,7 +9,10 @@ class UtilitiesConfig(ModuleAppConfig):
         category="Data Utilities",
         summary="Tools around the data: schema registry with compatibility rules, discovery, migrations.",
         modules=(
-            Module("Schema registry", "Subjects and versions of JSON Schemas with Confluent-compatible compatibility modes and API."),
+            Module(
+                "Schema registry",
+                "Subjects and versions of JSON Schemas with Confluent-compatible compatibility modes and API.",
+            ),
             Module("Discovery", "Full-text search over products, contracts, fields and KPIs."),
             Module("Migration", "Contract migration plans and configuration bundles."),
         ),

@@ -68,7 +68,12 @@ def test_a_revoked_token_gets_401(tenant_a, member):
 def test_an_expired_token_gets_401(tenant_a, member):
     user = member(tenant_a)
     token, plain = services.api_token_create(
-        actor=user, tenant=tenant_a, user=user, name="x", scopes=["read"], expires_at=timezone.now() + timedelta(hours=1)
+        actor=user,
+        tenant=tenant_a,
+        user=user,
+        name="x",
+        scopes=["read"],
+        expires_at=timezone.now() + timedelta(hours=1),
     )
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     assert bearer(plain).get("/api/v1/tenants/").status_code == 401
@@ -170,8 +175,17 @@ class TestTokenApi:
 class TestCreateApiTokenCommand:
     def test_it_prints_the_token_once(self, tenant_a, member, capsys):
         member(tenant_a, RoleChoices.STEWARD, username="loader")
-        call_command("create_api_token", "--tenant", "tenant-a", "--user", "loader", "--scopes", "read,write",
-                     "--expires-days", "30")
+        call_command(
+            "create_api_token",
+            "--tenant",
+            "tenant-a",
+            "--user",
+            "loader",
+            "--scopes",
+            "read,write",
+            "--expires-days",
+            "30",
+        )
         plain = capsys.readouterr().out.strip()
         token = ApiToken.objects.get()
         assert plain.startswith(token.display_prefix)

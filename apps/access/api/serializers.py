@@ -13,7 +13,17 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ("id", "name", "prefix", "username", "scopes", "expires_at", "last_used_at", "revoked_at", "created_at")
+        fields = (
+            "id",
+            "name",
+            "prefix",
+            "username",
+            "scopes",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "created_at",
+        )
         read_only_fields = fields
 
 

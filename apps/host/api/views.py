@@ -42,8 +42,12 @@ class MembershipViewSet(mixins.UpdateModelMixin, mixins.DestroyModelMixin, Tenan
         payload.is_valid(raise_exception=True)
         tenant, user = self.tenant_context.tenant, payload.validated_data["username"]
         if Membership.objects.filter(tenant=tenant, user=user).exists():
-            raise Conflict(f"'{user.username}' is already a member of '{tenant.slug}'; PATCH the membership to change its role.")
-        membership = services.membership_set(actor=request.user, tenant=tenant, user=user, role=payload.validated_data["role"])
+            raise Conflict(
+                f"'{user.username}' is already a member of '{tenant.slug}'; PATCH the membership to change its role."
+            )
+        membership = services.membership_set(
+            actor=request.user, tenant=tenant, user=user, role=payload.validated_data["role"]
+        )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=MembershipUpdateSerializer, responses={200: MembershipSerializer})

@@ -28,14 +28,14 @@ PROBLEM_TYPE_PREFIX = "urn:aurum:problem:"
 DEFAULT_PROBLEMS: dict[int, tuple[str, str]] = {
     400: ("bad-request", "Bad request"),
     401: ("not-authenticated", "Authentication required"),
-    403: ("forbidden", "Forbidden"),
+    403: ("permission-denied", "Forbidden"),
     404: ("not-found", "Not found"),
     405: ("method-not-allowed", "Method not allowed"),
     406: ("not-acceptable", "Not acceptable"),
     409: ("conflict", "Conflict"),
     413: ("payload-too-large", "Payload too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
-    429: ("rate-limited", "Too many requests"),
+    429: ("throttled", "Too many requests"),
     500: ("server-error", "Internal server error"),
     503: ("unavailable", "Service unavailable"),
 }
@@ -49,8 +49,15 @@ class Problem(exceptions.APIException):
     title = "Bad request"
     default_detail = "The request could not be processed."
 
-    def __init__(self, detail: str | None = None, *, status_code: int | None = None, slug: str | None = None,
-                 title: str | None = None, **extensions: Any) -> None:
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        status_code: int | None = None,
+        slug: str | None = None,
+        title: str | None = None,
+        **extensions: Any,
+    ) -> None:
         super().__init__(detail)
         if status_code is not None:
             self.status_code = status_code
@@ -97,8 +104,15 @@ class InsufficientScope(Problem):
     title = "Insufficient scope or role"
 
 
-def problem_body(status_code: int, *, slug: str | None = None, title: str | None = None, detail: str = "",
-                 instance: str = "", **extensions: Any) -> dict[str, Any]:
+def problem_body(
+    status_code: int,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    detail: str = "",
+    instance: str = "",
+    **extensions: Any,
+) -> dict[str, Any]:
     default_slug, default_title = DEFAULT_PROBLEMS.get(status_code, ("error", "Error"))
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_PREFIX + (slug or default_slug),
@@ -159,7 +173,9 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             slug, title = "validation", "Invalid input"
         else:
             detail = str(exc.detail) if not isinstance(exc.detail, dict | list) else "See errors."
-            slug, title = getattr(exc, "slug", None), getattr(exc, "title", None)
+            # Our Problem subclasses name their slug; DRF's exceptions give it by default_code.
+            slug = getattr(exc, "slug", None) or exc.default_code.replace("_", "-")
+            title = getattr(exc, "title", None)
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait) + 1)
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) and request is not None:

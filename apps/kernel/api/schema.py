@@ -11,6 +11,11 @@ from apps.kernel.api.serializers import ProblemSerializer
 
 
 class ProblemAwareAutoSchema(AutoSchema):
+    """Adds the problem responses an operation can give: auth (401/403) where a permission
+    applies, 404 on detail paths, 400/413/415 on writes, 429 and 500 everywhere, plus a
+    view's `extra_error_codes` (e.g. 409) on its writes. (405 answers methods that are not
+    operations, so it is described once in the API description.)"""
+
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
         responses = super()._get_response_bodies(direction)
         for code in self._error_codes():
@@ -22,14 +27,15 @@ class ProblemAwareAutoSchema(AutoSchema):
         return responses
 
     def _error_codes(self) -> list[int]:
-        codes = [405, 429, 500]
+        codes = [429, 500]
         if self._has_auth():
             codes += [401, 403]
         if self._is_detail_operation():
             codes.append(404)
         if self.method in ("POST", "PUT", "PATCH"):
             codes += [400, 413, 415]
-        codes += list(getattr(self.view, "extra_error_codes", ()))
+        if self.method in ("POST", "PUT", "PATCH", "DELETE"):
+            codes += list(getattr(self.view, "extra_error_codes", ()))
         return sorted(set(codes))
 
     def _has_auth(self) -> bool:

@@ -37,11 +37,17 @@ class Command(BaseCommand):
         expires_at = timezone.now() + timedelta(days=days) if days else None
         try:
             token, plain = services.api_token_create(
-                actor=None, tenant=tenant, user=user, name=options["name"], scopes=options["scopes"],
+                actor=None,
+                tenant=tenant,
+                user=user,
+                name=options["name"],
+                scopes=options["scopes"],
                 expires_at=expires_at,
             )
         except ValidationError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())) from None
-        self.stderr.write(f"Token {token.display_prefix} for {user} in {tenant.slug}, scopes {', '.join(token.scopes)}"
-                          f"{', expires ' + expires_at.isoformat() if expires_at else ''}. Shown once:")
+        self.stderr.write(
+            f"Token {token.display_prefix} for {user} in {tenant.slug}, scopes {', '.join(token.scopes)}"
+            f"{', expires ' + expires_at.isoformat() if expires_at else ''}. Shown once:"
+        )
         self.stdout.write(plain)

@@ -18,7 +18,8 @@ class Command(BaseCommand):
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--json", action="store_true", help="The registry as JSON.")
         group.add_argument(
-            "--import-contracts", action="store_true",
+            "--import-contracts",
+            action="store_true",
             help="Print the import-linter contracts the declared dependencies imply (for pyproject.toml).",
         )
 

@@ -8,6 +8,7 @@ Used by `make run`; production runs gunicorn, workers and beat as separate servi
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from typing import Any
@@ -25,6 +26,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-background", action="store_true", help="Only the web server.")
 
     def handle(self, *args: Any, addrport: str, no_background: bool, **options: Any) -> None:
+        # A SIGTERM (from a supervisor or `timeout`) unwinds like Ctrl-C, so the finally
+        # below stops the background processes instead of orphaning them.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         children: list[subprocess.Popen[bytes]] = []
         # Django's autoreloader re-runs this command in a child (RUN_MAIN=true): start the
         # background processes once, in the outer process.
@@ -46,3 +50,7 @@ class Command(BaseCommand):
         mode = "embedded: beat runs due jobs itself" if settings.CELERY_EMBEDDED else "broker: beat + worker"
         self.stdout.write(f"Starting Celery ({mode}).")
         return [subprocess.Popen(command) for command in commands]  # noqa: S603 (fixed argv)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
