@@ -8,7 +8,9 @@ pass by skipping them.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -21,6 +23,7 @@ from apps.kernel.roles import RoleChoices
 from config.celery import app as celery_app
 from tests.factories import ApiTokenFactory, MembershipFactory, TenantFactory, UserFactory
 
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REDIS_URL = os.environ.get("AURUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 REQUIRED = {s.strip() for s in os.environ.get("AURUM_REQUIRE_SERVICES", "").split(",") if s.strip()}
 
@@ -34,6 +37,10 @@ def redis_available() -> bool:
         return False
 
 
+def browser_available() -> bool:
+    return importlib.util.find_spec("playwright") is not None and os.path.exists(CHROMIUM)
+
+
 def _skip_or_fail(service: str, reason: str) -> None:
     if service in REQUIRED:
         pytest.fail(f"AURUM_REQUIRE_SERVICES names {service}, but: {reason}", pytrace=False)
@@ -45,6 +52,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _skip_or_fail("postgres", "needs PostgreSQL: run with DATABASE_URL=postgres://…")
     if item.get_closest_marker("redis") and not redis_available():
         _skip_or_fail("redis", f"needs Redis at {REDIS_URL} (AURUM_TEST_REDIS_URL)")
+    if item.get_closest_marker("browser") and not browser_available():
+        _skip_or_fail("browser", f"needs Playwright and Debian's chromium at {CHROMIUM} (apt-get install chromium)")
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -35,6 +35,7 @@ class AurumAdminSite(admin.AdminSite):
     site_title = "Aurum portal"
     index_title = "Governance portal"
     login_form = PortalLoginForm
+    site_url = None  # no public site beside the portal
 
     def has_permission(self, request: HttpRequest) -> bool:
         context = get_tenant_context(request)
