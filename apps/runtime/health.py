@@ -6,10 +6,10 @@ import time
 import uuid
 from collections.abc import Callable
 
-from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from kombu import Connection
 
 
 def check_database() -> tuple[bool, str]:
@@ -28,9 +28,11 @@ def check_cache() -> tuple[bool, str]:
 
 
 def check_broker() -> tuple[bool, str]:
-    if settings.CELERY_EMBEDDED:
+    """Connect to the configured broker (read from settings at call time, not at start-up)."""
+    url = settings.CELERY_BROKER_URL
+    if url.startswith("memory://"):
         return True, "embedded (tasks run in-process)"
-    with current_app.connection_for_write() as conn:
+    with Connection(url, connect_timeout=2, transport_options={"socket_connect_timeout": 2}) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
         return True, conn.as_uri()  # as_uri() masks the password
 

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.utils.log import log_response
 
 from apps.kernel.logcontext import request_id_var, tenant_var, user_var
 
@@ -24,6 +25,11 @@ class RequestIdMiddleware:
         tokens = [request_id_var.set(request_id), user_var.set("-"), tenant_var.set("-")]
         try:
             response = self.get_response(request)
+            if response.status_code >= 400:
+                # Django logs error responses after the middleware chain returns, when this
+                # context is gone; logging here (log_response marks the response as logged,
+                # so Django does not log it again) keeps request id, user and tenant on the line.
+                log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
         finally:
             for var, token in zip((request_id_var, user_var, tenant_var), tokens, strict=True):
                 var.reset(token)
