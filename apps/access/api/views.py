@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
@@ -40,18 +39,15 @@ class ApiTokenViewSet(mixins.DestroyModelMixin, TenantModelViewSet):
         data = payload.validated_data
         owner = self._owner(data.get("username"))
         issuer = request.auth if isinstance(request.auth, ApiToken) else None
-        try:
-            token, plain = services.api_token_create(
-                actor=request.user,
-                tenant=self.tenant_context.tenant,
-                user=owner,
-                name=data["name"],
-                scopes=data["scopes"],
-                expires_at=data.get("expires_at"),
-                issuer_token=issuer,
-            )
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict) from None
+        token, plain = services.api_token_create(
+            actor=request.user,
+            tenant=self.tenant_context.tenant,
+            user=owner,
+            name=data["name"],
+            scopes=data["scopes"],
+            expires_at=data.get("expires_at"),
+            issuer_token=issuer,
+        )
         body = ApiTokenCreatedSerializer(token).data
         body["token"] = plain
         return Response(body, status=status.HTTP_201_CREATED)

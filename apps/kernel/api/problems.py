@@ -13,10 +13,12 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
+from apps.kernel.errors import DomainError
 from apps.kernel.logcontext import request_id_var
 
 logger = logging.getLogger("aurum.api")
@@ -197,6 +199,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
 
 
 def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, DomainError):
+        return Problem(exc.detail, status_code=exc.status_code, slug=exc.slug, title=exc.title, **exc.extensions)
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        return exceptions.ValidationError(detail)
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
