@@ -11,11 +11,24 @@ class UtilitiesConfig(ModuleAppConfig):
         modules=(
             Module(
                 "Schema registry",
-                "Subjects and versions of JSON Schemas with Confluent-compatible compatibility modes and API.",
+                "Subjects and versions of JSON Schemas under Confluent's seven compatibility levels, with "
+                "readable diffs; the Confluent-compatible REST API is not built yet.",
+                built=True,
             ),
             Module("Discovery", "Full-text search over products, contracts, fields and KPIs."),
             Module("Migration", "Contract migration plans and configuration bundles."),
         ),
-        interfaces=Interfaces(),
+        interfaces=Interfaces(
+            events_published=("schema.registered",),
+            services=(
+                "apps.utilities.services.schema_register",
+                "apps.utilities.services.subject_set_compatibility",
+                "apps.utilities.services.registry_config_set",
+                "apps.utilities.selectors.schema_incompatibilities",
+                "apps.utilities.selectors.schema_version_get",
+                "apps.utilities.compatibility.check",
+                "apps.utilities.compatibility.diff",
+            ),
+        ),
         depends_on=("runtime",),
     )
