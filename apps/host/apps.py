@@ -23,6 +23,13 @@ class HostConfig(ModuleAppConfig):
                 "tenant.activated",
                 "membership.changed",
                 "membership.removed",
+                "contract.created",
+                "contract.proposed",
+                "contract.approved",
+                "contract.rejected",
+                "contract.activated",
+                "contract.deprecated",
+                "contract.retired",
             ),
             services=(
                 "apps.host.services.tenant_create",
@@ -31,9 +38,18 @@ class HostConfig(ModuleAppConfig):
                 "apps.host.services.membership_remove",
                 "apps.host.selectors.memberships_for_user",
                 "apps.host.selectors.tenant_get",
+                "apps.host.services.contract_create",
+                "apps.host.services.contract_version_create",
+                "apps.host.services.contract_version_update",
+                "apps.host.services.contract_version_propose",
+                "apps.host.services.contract_version_approve",
+                "apps.host.services.contract_version_reject",
+                "apps.host.services.contract_version_activate",
+                "apps.host.services.contract_version_deprecate",
+                "apps.host.services.contract_version_retire",
             ),
         ),
-        depends_on=("runtime",),
+        depends_on=("runtime", "utilities"),
     )
 
     def ready(self) -> None:

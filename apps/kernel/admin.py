@@ -12,6 +12,7 @@ from typing import Any
 
 from auditlog.mixins import AuditlogHistoryAdminMixin
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.db import models
 from django.http import HttpRequest
 
@@ -35,7 +36,15 @@ class TenantScopedAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
             return queryset
         if context.tenant is None:
             return queryset.none()
-        return queryset.filter(**{self.tenant_lookup: context.tenant})
+        # The id, not the instance: `pk=<Tenant>` (TenantAdmin's lookup) is refused by the ORM.
+        return queryset.filter(**{self.tenant_lookup: context.tenant_id})
+
+    def auditlog_history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        # auditlog's view renders "Audit log: None" (or fails) for an object outside get_queryset;
+        # answer like Django's own history view: "not found", back to the index.
+        if self.get_object(request, unquote(object_id)) is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        return super().auditlog_history_view(request, object_id, extra_context)
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         context = _context(request)

@@ -32,3 +32,11 @@ class ConflictError(DomainError):
     status_code = 409
     slug = "conflict"
     title = "Conflict"
+
+
+class ForbiddenError(DomainError):
+    """403: the actor may not do this (e.g. approve their own proposal)."""
+
+    status_code = 403
+    slug = "forbidden"
+    title = "Forbidden"

@@ -18,9 +18,7 @@ class RegistryConfig(TimeStampedModel):
     """A tenant's default compatibility level, used by subjects that set none."""
 
     tenant = models.OneToOneField("host.Tenant", on_delete=models.CASCADE, related_name="+")
-    compatibility = models.CharField(
-        max_length=24, choices=CompatibilityChoices.choices, default=DEFAULT_COMPATIBILITY
-    )
+    compatibility = models.CharField(max_length=24, choices=CompatibilityChoices.choices, default=DEFAULT_COMPATIBILITY)
 
     objects = TenantQuerySet.as_manager()
 

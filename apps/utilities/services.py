@@ -81,9 +81,7 @@ def schema_register(
     problems = selectors.schema_incompatibilities(subject=subject_row, schema=schema)
     if problems and not allow_breaking:
         raise IncompatibleSchema(subject_row.name, selectors.effective_compatibility(subject_row), problems)
-    content, _ = RegisteredSchema.objects.get_or_create(
-        tenant=tenant, fingerprint=digest, defaults={"schema": schema}
-    )
+    content, _ = RegisteredSchema.objects.get_or_create(tenant=tenant, fingerprint=digest, defaults={"schema": schema})
     latest = subject_row.versions.order_by("-version").values_list("version", flat=True).first() or 0
     with audit_actor(actor):
         version = SchemaVersion.objects.create(

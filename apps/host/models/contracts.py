@@ -158,7 +158,9 @@ class ContractField(models.Model):
     )
     description = models.TextField(blank=True)
     role = models.CharField(max_length=16, choices=FieldRoleChoices.choices, default=FieldRoleChoices.ATTRIBUTE)
-    extra = models.JSONField(default=dict, blank=True, editable=False, help_text="ODCS attributes Aurum does not model.")
+    extra = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="ODCS attributes Aurum does not model."
+    )
 
     class Meta:
         ordering = ["version", "position", "id"]
@@ -194,7 +196,9 @@ class QualityRule(models.Model):
     )
     params = models.JSONField(default=dict, blank=True, help_text="Rule arguments, e.g. {'min': 0, 'max': 100}.")
     description = models.TextField(blank=True)
-    extra = models.JSONField(default=dict, blank=True, editable=False, help_text="ODCS attributes Aurum does not model.")
+    extra = models.JSONField(
+        default=dict, blank=True, editable=False, help_text="ODCS attributes Aurum does not model."
+    )
 
     class Meta:
         ordering = ["version", "id"]
@@ -210,7 +214,9 @@ class ContractTransition(models.Model):
     version = models.ForeignKey(ContractVersion, on_delete=models.CASCADE, related_name="transitions")
     from_status = models.CharField(max_length=16, choices=ContractStatusChoices.choices, blank=True)
     to_status = models.CharField(max_length=16, choices=ContractStatusChoices.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     comment = models.TextField(blank=True)
     at = models.DateTimeField(auto_now_add=True)
 
