@@ -1,6 +1,6 @@
 """ModelAdmin base for the steward portal: tenant-scoped querysets and role-based permissions.
 
-Superusers see every tenant. Everyone else sees only the tenant chosen in the tenant
+Superusers see every tenant, or the one they pick in the switcher. Everyone else sees only the tenant chosen in the tenant
 switcher (one of their memberships) and may do only what their role there allows;
 another tenant's object is not found. Django's global model permissions are not used
 for tenant-owned models because a user's role differs from tenant to tenant.
@@ -32,10 +32,9 @@ class TenantScopedAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> models.QuerySet:
         queryset = super().get_queryset(request)
         context = _context(request)
-        if context.is_superuser:
-            return queryset
         if context.tenant is None:
-            return queryset.none()
+            # Superusers without a chosen tenant see them all ("All tenants" in the switcher).
+            return queryset if context.is_superuser else queryset.none()
         # The id, not the instance: `pk=<Tenant>` (TenantAdmin's lookup) is refused by the ORM.
         return queryset.filter(**{self.tenant_lookup: context.tenant_id})
 
