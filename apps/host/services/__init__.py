@@ -14,6 +14,13 @@ from apps.host.services.contracts import (
     contract_version_retire,
     contract_version_update,
 )
+from apps.host.services.policies import (
+    policy_activate,
+    policy_create,
+    policy_retire,
+    policy_revise,
+    policy_update,
+)
 from apps.host.services.tenants import (
     membership_remove,
     membership_set,
@@ -38,6 +45,11 @@ __all__ = [
     "contract_version_update",
     "membership_remove",
     "membership_set",
+    "policy_activate",
+    "policy_create",
+    "policy_retire",
+    "policy_revise",
+    "policy_update",
     "tenant_create",
     "tenant_set_status",
     "tenant_update",

@@ -1,0 +1,1 @@
+"""Platform policies: kinds with validated parameters, and the one evaluation service."""
