@@ -226,6 +226,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set, shared by every field that uses it.
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "apps.kernel.roles.RoleChoices",
+        "FieldRoleEnum": "apps.host.choices.FieldRoleChoices",
+        "ContractStatusEnum": "apps.host.choices.ContractStatusChoices",
+        "TenantStatusEnum": "apps.host.choices.TenantStatusChoices",
+        "PolicyStatusEnum": "apps.host.choices.PolicyStatusChoices",
+        "PolicyKindEnum": "apps.host.choices.PolicyKindChoices",
+        "QualityRuleKindEnum": "apps.host.choices.QualityRuleKindChoices",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 
 from apps.access.models import ApiToken
 from apps.access.tokens import new_token
-from apps.host.models import Membership, Tenant
+from apps.host.models import ContractVersion, DataContract, Membership, Policy, Tenant
 from apps.kernel.roles import RoleChoices
 from apps.runtime.models import DeadLetter, DomainEvent, JobRun
 
@@ -111,3 +111,41 @@ TENANT_FACTORIES: dict[type, Any] = {
 }
 # Platform-wide models (no tenant): non-superusers must not see them at all.
 PLATFORM_FACTORIES: dict[type, Any] = {JobRun: lambda: JobRunFactory()}
+
+
+# --- host: contracts and policies ------------------------------------------------------------
+class DataContractFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DataContract
+
+    tenant = factory.SubFactory(TenantFactory)
+    key = factory.Sequence(lambda n: f"dataset-{n}")
+    name = factory.LazyAttribute(lambda o: o.key.replace("-", " ").title())
+
+
+class ContractVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ContractVersion
+
+    contract = factory.SubFactory(DataContractFactory)
+    tenant = factory.SelfAttribute("contract.tenant")
+    version = "1.0.0"
+
+
+class PolicyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Policy
+
+    tenant = factory.SubFactory(TenantFactory)
+    kind = "quality_gate"
+    name = factory.Sequence(lambda n: f"policy {n}")
+    parameters = factory.LazyFunction(lambda: {"min_batch_pass_rate": 90})
+
+
+TENANT_FACTORIES.update(
+    {
+        DataContract: lambda tenant: DataContractFactory(tenant=tenant),
+        ContractVersion: lambda tenant: ContractVersionFactory(contract=DataContractFactory(tenant=tenant)),
+        Policy: lambda tenant: PolicyFactory(tenant=tenant),
+    }
+)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
+
 from apps.host.models import Membership, Tenant
 from apps.kernel.context import MembershipInfo
 
@@ -38,3 +40,30 @@ def tenant_get(*, pk: Any = None, slug: str | None = None) -> Tenant | None:
 
 def tenants_all() -> list[Tenant]:
     return list(Tenant.objects.order_by("slug"))
+
+
+def contract_version_diff(*, version: Any, against: str | None = None) -> list[Any]:
+    """Readable schema changes from `against` (default: the previous version) to `version`."""
+    from django.core.exceptions import ValidationError
+
+    from apps.host.contracts.jsonschema import version_json_schema
+    from apps.host.models import ContractVersion
+    from apps.utilities.compatibility import diff
+
+    siblings = ContractVersion.objects.filter(contract=version.contract).exclude(pk=version.pk)
+    if against:
+        base = siblings.filter(version=against).first()
+        if base is None:
+            raise ValidationError({"against": f"No version '{against}' of contract '{version.contract.key}'."})
+    else:
+        base = (
+            siblings.filter(
+                models.Q(major__lt=version.major)
+                | models.Q(major=version.major, minor__lt=version.minor)
+                | models.Q(major=version.major, minor=version.minor, patch__lt=version.patch)
+            )
+            .order_by("-major", "-minor", "-patch")
+            .first()
+        )
+    old = version_json_schema(base) if base else {"type": "object", "properties": {}, "required": []}
+    return diff(old, version_json_schema(version))

@@ -65,13 +65,17 @@ def contract_version_create(
     quality_rules: list[dict[str, Any]] | None = None,
     **attrs: Any,
 ) -> ContractVersion:
-    """A new draft version with its fields and rules (rules name their field by `field`)."""
+    """A new draft version with its fields and rules (rules name their field by `field`).
+
+    Every problem (version attributes, each field, each rule) is reported at once, keyed by
+    its path: "version", "fields/2/pattern", "quality_rules/0/field".
+    """
     _refuse_unknown(attrs, VERSION_ATTRS)
     row = ContractVersion(tenant=contract.tenant, contract=contract, version=version, **attrs)
-    row.full_clean(exclude=["schema_version"])
+    content = _validated(row, fields, quality_rules or [])
     with audit_actor(actor):
         row.save()
-        _replace_content(row, fields, quality_rules or [])
+        _save_content(row, *content)
     _log(row, "", S.DRAFT, actor, "created")
     return row
 
@@ -81,11 +85,15 @@ def contract_version_update(
     *,
     actor: Any,
     version: ContractVersion,
+    semver: str | None = None,
     fields: list[dict[str, Any]] | None = None,
     quality_rules: list[dict[str, Any]] | None = None,
     **attrs: Any,
 ) -> ContractVersion:
-    """Change a draft. Anything past draft is frozen; retired versions are read-only forever."""
+    """Change a draft (`semver` renumbers it). Anything past draft is frozen; retired is read-only forever.
+
+    Fields and rules, when given, replace the current ones as a whole.
+    """
     version = ContractVersion.objects.select_for_update().get(pk=version.pk)
     if not version.is_editable:
         raise ConflictError(
@@ -93,56 +101,78 @@ def contract_version_update(
             slug="version-frozen",
             current_status=version.status,
         )
-    _refuse_unknown(attrs, (*VERSION_ATTRS, "version"))
+    _refuse_unknown(attrs, VERSION_ATTRS)
     for name, value in attrs.items():
         setattr(version, name, value)
-    version.full_clean(exclude=["schema_version"])
+    if semver is not None:
+        version.version = semver
+    if fields is None:
+        fields = [_field_dict(f) for f in version.fields.all()]
+    if quality_rules is None:
+        quality_rules = [_rule_dict(rule) for rule in version.quality_rules.select_related("field")]
+    content = _validated(version, fields, quality_rules)
     with audit_actor(actor):
         version.save()
-        if fields is not None or quality_rules is not None:
-            current_rules = [_rule_dict(rule) for rule in version.quality_rules.select_related("field")]
-            _replace_content(
-                version,
-                fields if fields is not None else [_field_dict(f) for f in version.fields.all()],
-                quality_rules if quality_rules is not None else current_rules,
-            )
+        _save_content(version, *content)
     return version
 
 
-def _replace_content(version: ContractVersion, fields: list[dict[str, Any]], rules: list[dict[str, Any]]) -> None:
-    version.quality_rules.all().delete()
-    version.fields.all().delete()
-    by_name: dict[str, ContractField] = {}
+def _validated(
+    version: ContractVersion, fields: list[dict[str, Any]], rules: list[dict[str, Any]]
+) -> tuple[list[ContractField], list[tuple[str | None, QualityRule]]]:
+    """Unsaved fields and rules for `version`, or one ValidationError naming every problem."""
     errors: dict[str, list[str]] = {}
+    try:
+        version.full_clean(exclude=["schema_version", "tenant", "contract"])
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    field_rows: dict[str, ContractField] = {}
     for position, spec in enumerate(fields):
-        _refuse_unknown(spec, FIELD_ATTRS)
-        field = ContractField(version=version, position=position, **spec)
+        unknown = sorted(set(spec) - set(FIELD_ATTRS))
+        if unknown:
+            errors.update({f"fields/{position}/{name}": ["Unknown attribute."] for name in unknown})
+            continue
+        field = ContractField(position=position, **spec)
         try:
             field.full_clean(exclude=["version"], validate_unique=False)
         except ValidationError as exc:
             errors.update({f"fields/{position}/{k}": v for k, v in exc.message_dict.items()})
             continue
-        if field.name in by_name:
+        if field.name in field_rows:
             errors[f"fields/{position}/name"] = [f"Field '{field.name}' appears twice."]
-            continue
-        by_name[field.name] = field
+        field_rows[field.name] = field
+    rule_rows: list[tuple[str | None, QualityRule]] = []
     for index, spec in enumerate(rules):
-        target = spec.get("field")
-        if target and target not in by_name:
-            errors[f"quality_rules/{index}/field"] = [f"No field '{target}' in this version."]
-    if errors:
-        raise ValidationError(errors)
-    ContractField.objects.bulk_create(by_name.values())
-    saved = {f.name: f for f in version.fields.all()}
-    new_rules = []
-    for spec in rules:
         spec = dict(spec)
         target = spec.pop("field", None)
-        _refuse_unknown(spec, RULE_ATTRS)
-        rule = QualityRule(version=version, field=saved.get(target) if target else None, **spec)
-        rule.full_clean(exclude=["version", "field"])
-        new_rules.append(rule)
-    QualityRule.objects.bulk_create(new_rules)
+        if target and target not in field_rows:
+            errors[f"quality_rules/{index}/field"] = [f"No field '{target}' in this version."]
+        unknown = sorted(set(spec) - set(RULE_ATTRS))
+        if unknown:
+            errors.update({f"quality_rules/{index}/{name}": ["Unknown attribute."] for name in unknown})
+            continue
+        rule = QualityRule(**spec)
+        try:
+            rule.full_clean(exclude=["version", "field"])
+        except ValidationError as exc:
+            errors.update({f"quality_rules/{index}/{k}": v for k, v in exc.message_dict.items()})
+        rule_rows.append((target, rule))
+    if errors:
+        raise ValidationError(errors)
+    return list(field_rows.values()), rule_rows
+
+
+def _save_content(
+    version: ContractVersion, fields: list[ContractField], rules: list[tuple[str | None, QualityRule]]
+) -> None:
+    version.quality_rules.all().delete()
+    version.fields.all().delete()
+    for field in fields:
+        field.version = version
+    saved = {f.name: f for f in ContractField.objects.bulk_create(fields)}
+    for target, rule in rules:
+        rule.version, rule.field = version, saved.get(target) if target else None
+    QualityRule.objects.bulk_create([rule for _, rule in rules])
 
 
 def _field_dict(field: ContractField) -> dict[str, Any]:
@@ -385,3 +415,18 @@ def _log(version: ContractVersion, previous: str, to: str, actor: Any, comment: 
 
 def _user(actor: Any) -> Any:
     return actor if isinstance(actor, get_user_model()) and actor.is_authenticated else None
+
+
+@transaction.atomic
+def contract_update(*, actor: Any, contract: DataContract, **changes: Any) -> DataContract:
+    """Rename or re-describe a contract; its key never changes (versions and subjects hang on it)."""
+    if "key" in changes and changes["key"] != contract.key:
+        raise ValidationError({"key": "A contract's key cannot change."})
+    changes.pop("key", None)
+    _refuse_unknown(changes, ("name", "domain", "description", "owner"))
+    for name, value in changes.items():
+        setattr(contract, name, value)
+    contract.full_clean()
+    with audit_actor(actor):
+        contract.save()
+    return contract
