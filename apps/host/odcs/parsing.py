@@ -19,7 +19,6 @@ from jsonschema import Draft201909Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
 SCHEMA_PATH = Path(__file__).parent / "schema" / "odcs-json-schema-v3.1.0.json"
-SUPPORTED_API_VERSIONS = ("v3.1.0", "v3.0.2", "v3.0.1", "v3.0.0")
 
 
 @dataclass(frozen=True)
@@ -95,6 +94,12 @@ def _within(path: str, ancestor: str) -> bool:
 def _problem(error: SchemaError, root: yaml.Node | None) -> OdcsProblem:
     error = _most_specific(error)
     path = list(error.absolute_path)
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+        # Point at the offending key itself, not at the mapping that holds it.
+        known = set(error.schema.get("properties", {}))
+        unexpected = [key for key in error.instance if key not in known]
+        if len(unexpected) == 1:
+            path.append(unexpected[0])
     return OdcsProblem("/".join(str(p) for p in path), _line_of(root, path), _message(error))
 
 
@@ -115,6 +120,9 @@ def _message(error: SchemaError) -> str:
         return f"{error.message} (custom data belongs in customProperties)"
     if error.validator == "oneOf" and isinstance(error.validator_value, list):
         names = sorted({key for branch in error.validator_value for key in branch.get("required", [])})
+        if names and "valid under each of" in error.message:
+            given = [name for name in names if isinstance(error.instance, dict) and name in error.instance]
+            return f"only one of {', '.join(names)} may be given; found {', '.join(given)}"
         if names:
             return f"give exactly one of: {', '.join(names)}"
         return "matches more than one of the allowed shapes; see the ODCS specification"
@@ -123,6 +131,16 @@ def _message(error: SchemaError) -> str:
         if forbidden:
             return f"{', '.join(repr(k) for k in forbidden)} is not allowed here"
     return error.message
+
+
+def locate(text: str, path: str) -> int | None:
+    """Line of the node at a slash-separated `path` ("schema/0/properties/2") in YAML `text`."""
+    try:
+        root = yaml.compose(text, Loader=_StringDatesLoader)
+    except yaml.YAMLError:
+        return None
+    parts = [int(p) if p.isdigit() else p for p in path.split("/")] if path else []
+    return _line_of(root, parts)
 
 
 def _line_of(node: yaml.Node | None, path: list[Any]) -> int | None:

@@ -126,6 +126,13 @@ def _validated(
         version.full_clean(exclude=["schema_version", "tenant", "contract"])
     except ValidationError as exc:
         errors.update(exc.message_dict)
+    # full_clean skips the (contract, version) constraint when `contract` is excluded.
+    if (
+        ContractVersion.objects.filter(contract=version.contract, version=version.version)
+        .exclude(pk=version.pk)
+        .exists()
+    ):
+        errors.setdefault("version", []).append(f"Version {version.version} of this contract exists already.")
     field_rows: dict[str, ContractField] = {}
     for position, spec in enumerate(fields):
         unknown = sorted(set(spec) - set(FIELD_ATTRS))
