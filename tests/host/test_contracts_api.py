@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from apps.kernel.roles import RoleChoices
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
 
 FIELDS = [
     {"name": "order_id", "logical_type": "string", "required": True, "role": "entity_key"},
@@ -158,3 +161,48 @@ class TestPoliciesApi:
         response = approver.patch(f"/api/v1/policies/{platform.pk}/", {"name": "mine"}, format="json")
         assert response.status_code == 403
         assert response.json()["type"] == "urn:aurum:problem:platform-policy"
+
+
+class TestOdcsOverTheApi:
+    def test_import_creates_a_draft_and_export_gives_valid_odcs(self, steward, approver):
+        from apps.host.odcs.parsing import parse
+
+        text = (ROOT / "tests/fixtures/odcs/examples/all_full-example.odcs.yaml").read_text()
+        response = steward.generic(
+            "POST", "/api/v1/contracts/import/?key=seller", text, content_type="application/yaml"
+        )
+        assert response.status_code == 201, response.json()
+        draft = response.json()
+        assert (draft["contract"], draft["version"], draft["status"]) == ("seller", "1.1.0", "draft")
+
+        exported = steward.get(f"/api/v1/contract-versions/{draft['id']}/odcs/")
+        assert exported.status_code == 200
+        assert exported["Content-Type"].startswith("application/yaml")
+        document = parse(exported.content.decode())
+        assert document["version"] == "1.1.0"
+        assert document["id"] == "53581432-6c55-4ba2-a65f-72344a91553a"
+
+    def test_a_bad_document_lists_every_problem_with_its_line(self, steward):
+        text = (ROOT / "tests/fixtures/odcs/negative/missing-required-fields.odcs.yaml").read_text()
+        response = steward.generic("POST", "/api/v1/contracts/import/", text, content_type="application/yaml")
+        assert response.status_code == 400
+        body = response.json()
+        assert response["Content-Type"] == "application/problem+json"
+        assert body["type"] == "urn:aurum:problem:invalid-odcs"
+        assert {(e["pointer"], e["detail"]) for e in body["errors"]} >= {("#", "'id' is required")}
+        assert all(isinstance(e["line"], int) for e in body["errors"])
+
+    def test_broken_yaml_is_a_located_400(self, steward):
+        response = steward.generic(
+            "POST", "/api/v1/contracts/import/", "a: [1, 2\nb: 3\n", content_type="application/yaml"
+        )
+        assert response.status_code == 400
+        assert "not valid YAML" in response.json()["errors"][0]["detail"]
+
+    def test_another_tenants_version_cannot_be_exported(self, tenant_b, steward):
+        from tests.factories import ContractVersionFactory, DataContractFactory
+
+        theirs = ContractVersionFactory(contract=DataContractFactory(tenant=tenant_b))
+        response = steward.get(f"/api/v1/contract-versions/{theirs.pk}/odcs/")
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/problem+json"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Prefetch
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -27,8 +28,13 @@ from apps.host.api.serializers import (
     TenantSerializer,
 )
 from apps.host.models import ContractVersion, DataContract, Membership, Policy, Tenant
+from apps.host.odcs.importer import contract_import
+from apps.host.odcs.mapping import version_to_odcs
+from apps.host.odcs.parsing import dump
 from apps.host.policies.evaluation import PolicySubject, evaluate
+from apps.kernel.api.parsers import YAML_PARSERS
 from apps.kernel.api.problems import Conflict
+from apps.kernel.api.renderers import YamlTextRenderer
 from apps.kernel.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 
 
@@ -96,6 +102,22 @@ class DataContractViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         contract = services.contract_create(actor=request.user, tenant=self.tenant_context.tenant,
                                             owner=request.user, **payload.validated_data)  # fmt: skip
         return Response(DataContractSerializer(contract).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request={"application/yaml": OpenApiTypes.STR},
+        responses={201: ContractVersionSerializer},
+        parameters=[OpenApiParameter("key", str, description="Contract key (default: derived from the document).")],
+    )
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=YAML_PARSERS)
+    def import_odcs(self, request: Request) -> Response:
+        """Create a draft version (and the contract if new) from an ODCS v3 YAML body.
+
+        An invalid document answers 400 `invalid-odcs` with every problem's path and line."""
+        if not isinstance(request.data, str):
+            raise serializers.ValidationError({"non_field_errors": ["Send the ODCS document as YAML."]})
+        version = contract_import(actor=request.user, tenant=self.tenant_context.tenant, text=request.data,
+                                  key=request.query_params.get("key") or None)  # fmt: skip
+        return Response(ContractVersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=DataContractCreateSerializer(partial=True), responses={200: DataContractSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -193,6 +215,16 @@ class ContractVersionViewSet(TenantModelViewSet):
     def retire(self, request: Request, pk: str | None = None) -> Response:
         """Retired versions are read-only forever."""
         return self._lifecycle(request, "retire")
+
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"], renderer_classes=[YamlTextRenderer])
+    def odcs(self, request: Request, pk: str | None = None) -> Response:
+        """The version as an ODCS v3.1.0 YAML document (validates against the official schema)."""
+        version = self.get_object()
+        filename = f"{version.contract.key}-{version.version}.odcs.yaml"
+        return Response(
+            dump(version_to_odcs(version)), headers={"Content-Disposition": f'inline; filename="{filename}"'}
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("against", str, description="Version to compare with (default: the one before).")],

@@ -18,6 +18,8 @@ import yaml
 from jsonschema import Draft201909Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
+from apps.kernel.errors import DomainError
+
 SCHEMA_PATH = Path(__file__).parent / "schema" / "odcs-json-schema-v3.1.0.json"
 
 
@@ -32,12 +34,18 @@ class OdcsProblem:
         return f"{where}{self.path or '(document)'}: {self.message}"
 
 
-class OdcsError(Exception):
-    """The document is not valid ODCS; `problems` lists every one found."""
+class OdcsError(DomainError):
+    """The document is not valid ODCS; `problems` lists every one found (400 in the API)."""
+
+    slug = "invalid-odcs"
+    title = "Invalid ODCS document"
 
     def __init__(self, problems: list[OdcsProblem]) -> None:
         self.problems = problems
-        super().__init__("; ".join(str(p) for p in problems))
+        summary = str(problems[0]) if len(problems) == 1 else f"{len(problems)} problems; see errors."
+        errors = [{"pointer": f"#/{p.path}" if p.path else "#", "line": p.line, "detail": p.message} for p in problems]
+        super().__init__(summary, errors=errors)
+        self.args = ("; ".join(str(p) for p in problems),)
 
 
 class _StringDatesLoader(yaml.SafeLoader):
