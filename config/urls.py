@@ -17,6 +17,7 @@ api_v1 = [
     path("", include("apps.host.api.urls")),
     path("", include("apps.access.api.urls")),
     path("", include("apps.runtime.api.urls")),
+    path("", include("apps.utilities.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -17,6 +17,9 @@ from apps.access.tokens import new_token
 from apps.host.models import ContractVersion, DataContract, Membership, Policy, Tenant
 from apps.kernel.roles import RoleChoices
 from apps.runtime.models import DeadLetter, DomainEvent, JobRun
+from apps.security.models import OutboundAllowRule
+from apps.utilities.models import RegisteredSchema, RegistryConfig, SchemaSubject, SchemaVersion
+from apps.utilities.services import fingerprint as schema_fingerprint
 
 
 class TenantFactory(factory.django.DjangoModelFactory):
@@ -149,3 +152,65 @@ TENANT_FACTORIES.update(
         Policy: lambda tenant: PolicyFactory(tenant=tenant),
     }
 )
+
+
+# --- utilities: schema registry ------------------------------------------------------------------
+class SchemaSubjectFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SchemaSubject
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"topic-{n}-value")
+
+
+class RegisteredSchemaFactory(factory.django.DjangoModelFactory):
+    """A schema content; `fingerprint` is derived from `schema` as the registry computes it."""
+
+    class Meta:
+        model = RegisteredSchema
+
+    tenant = factory.SubFactory(TenantFactory)
+    schema = factory.Sequence(lambda n: {"type": "object", "title": f"schema {n}"})
+    fingerprint = factory.LazyAttribute(lambda o: schema_fingerprint(o.schema))
+
+
+class SchemaVersionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SchemaVersion
+
+    subject = factory.SubFactory(SchemaSubjectFactory)
+    version = factory.Sequence(lambda n: n + 1)
+    schema = factory.SubFactory(RegisteredSchemaFactory, tenant=factory.SelfAttribute("..subject.tenant"))
+
+
+class RegistryConfigFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = RegistryConfig
+        django_get_or_create = ("tenant",)
+
+    tenant = factory.SubFactory(TenantFactory)
+    compatibility = "FULL"
+
+
+TENANT_FACTORIES.update(
+    {
+        SchemaSubject: lambda tenant: SchemaVersionFactory(subject__tenant=tenant, version=1).subject,
+        RegisteredSchema: lambda tenant: RegisteredSchemaFactory(tenant=tenant),
+        SchemaVersion: lambda tenant: SchemaVersionFactory(subject__tenant=tenant, version=1),
+        RegistryConfig: lambda tenant: RegistryConfigFactory(tenant=tenant),
+    }
+)
+
+
+# --- security: outbound allow list ---------------------------------------------------------------
+class OutboundAllowRuleFactory(factory.django.DjangoModelFactory):
+    """A platform-wide rule unless `tenant_scope` is given."""
+
+    class Meta:
+        model = OutboundAllowRule
+
+    host = factory.Sequence(lambda n: f"receiver-{n}.internal")
+    note = "test receiver"
+
+
+PLATFORM_FACTORIES[OutboundAllowRule] = lambda: OutboundAllowRuleFactory()

@@ -1,7 +1,9 @@
-"""DRF authentication: bearer API tokens and the portal session."""
+"""DRF authentication: bearer API tokens, API tokens as a Basic password, and the portal session."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from rest_framework import authentication, exceptions
@@ -39,6 +41,36 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return 'Bearer realm="aurum"'
+
+
+class ApiTokenBasicAuthentication(ApiTokenAuthentication):
+    """`Authorization: Basic base64(<anything>:aur_…)`: the password is an API token, the username ignored.
+
+    For clients that only speak HTTP Basic, such as Confluent Schema Registry clients
+    (`basic.auth.user.info`). The token is checked exactly like a bearer token.
+    """
+
+    keyword = b"basic"
+
+    def authenticate(self, request: Any) -> tuple[Any, Any] | None:
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower() != self.keyword:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: use 'Basic <base64(user:token)>'.")
+        try:
+            decoded = base64.b64decode(header[1], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise exceptions.AuthenticationFailed(
+                "The Basic credentials are not valid base64 of 'user:token'."
+            ) from None
+        _, separator, raw = decoded.partition(":")
+        if not separator or not raw:
+            raise exceptions.AuthenticationFailed("Give the API token as the Basic password ('user:token').")
+        return self.authenticate_token(request, raw)
+
+    def authenticate_header(self, request: Any) -> str:
+        return 'Basic realm="aurum"'
 
 
 class TenantSessionAuthentication(authentication.SessionAuthentication):

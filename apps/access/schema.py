@@ -20,6 +20,19 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
+class ApiTokenBasicScheme(OpenApiAuthenticationExtension):
+    target_class = "apps.access.authentication.ApiTokenBasicAuthentication"
+    name = "apiTokenBasic"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": "HTTP Basic with an Aurum API token (`aur_…`) as the password; the username is "
+            "ignored. For clients that only speak Basic, such as Confluent Schema Registry clients.",
+        }
+
+
 class SessionScheme(OpenApiAuthenticationExtension):
     target_class = "apps.access.authentication.TenantSessionAuthentication"
     name = "portalSession"

@@ -12,13 +12,15 @@ class UtilitiesConfig(ModuleAppConfig):
             Module(
                 "Schema registry",
                 "Subjects and versions of JSON Schemas under Confluent's seven compatibility levels, with "
-                "readable diffs; the Confluent-compatible REST API is not built yet.",
+                "readable diffs and compatibility answers that name the failing rule; a native API and a "
+                "Confluent Schema Registry compatible REST API, so Confluent clients work unchanged.",
                 built=True,
             ),
             Module("Discovery", "Full-text search over products, contracts, fields and KPIs."),
             Module("Migration", "Contract migration plans and configuration bundles."),
         ),
         interfaces=Interfaces(
+            urls=("/api/v1/subjects/", "/api/v1/registry/subjects", "/api/v1/registry/config"),
             events_published=("schema.registered",),
             services=(
                 "apps.utilities.services.schema_register",

@@ -1,0 +1,1 @@
+"""The schema registry's native Aurum API (problem details, OpenAPI documented)."""
