@@ -88,9 +88,11 @@ def seed_contracts(context: dict[str, Any]) -> list[str]:
     services.contract_version_approve(actor=admin, version=v1, comment="Matches the store feed.")
     services.contract_version_activate(actor=admin, version=v1)
     v11_fields = [*STORE_SALES_FIELDS, {"name": "promotion", "logical_type": "string", "role": "dimension"}]
-    v11 = services.contract_version_create(actor=steward, contract=contract, version="1.1.0", fields=v11_fields,
-                                           quality_rules=STORE_SALES_RULES, dataset="store_sales",
-                                           notes="Adds the promotion a sale belongs to.")  # fmt: skip
+    v11 = services.contract_version_create(
+        actor=steward, contract=contract, version="1.1.0", fields=v11_fields, quality_rules=STORE_SALES_RULES,
+        dataset="store_sales", notes="Adds the promotion a sale belongs to.", sla_freshness=v1.sla_freshness,
+        sla_completeness=v1.sla_completeness, sla_availability=v1.sla_availability, support=v1.support,
+    )  # fmt: skip
     services.contract_version_propose(actor=steward, version=v11, comment="Marketing needs promotion uplift.")
     operator = context["operator"]
     if not Policy.objects.filter(tenant__isnull=True).exists():
