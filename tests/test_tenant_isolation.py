@@ -37,6 +37,7 @@ API_ROUTES_WITHOUT_MODEL: dict[str, str] = {
     "schema": "the OpenAPI document: describes endpoints, holds no data",
     "swagger-ui": "Swagger UI page for the schema, no data",
     "redoc": "Redoc page for the schema, no data",
+    "api-not-found": "the catch-all that answers unknown API paths with a problem 404, no data",
 }
 
 # Third-party admins, by app label: platform tooling that only superusers (or users holding

@@ -11,12 +11,36 @@ class HostConfig(ModuleAppConfig):
         "data contracts and lineage obligations.",
         modules=(
             Module("Tenants", "Tenants, their status and timezone; memberships with a role per tenant.", built=True),
-            Module("Platform policies", "Typed, scoped policies evaluated by one service."),
-            Module("Data contracts", "ODCS v3 contracts with versions, four-eyes approval and lifecycle."),
-            Module("Lineage obligations", "What must be traceable before an output may be published."),
+            Module(
+                "Platform policies",
+                "Six typed policy kinds with validated parameters; platform, tenant and contract scope (the most "
+                "specific wins); versions; one evaluation service and a simulator.",
+                built=True,
+            ),
+            Module(
+                "Data contracts",
+                "Versions with fields, quality rules and SLA; draft → proposed → approved → active → deprecated → "
+                "retired with four-eyes approval; compatibility guarded by the schema registry; ODCS v3 import and "
+                "export (API, portal, manage.py contracts).",
+                built=True,
+            ),
+            Module(
+                "Lineage obligations",
+                "A policy kind naming what must be traceable before publishing; checked by the evaluation service. "
+                "Only 'contract_active' can be proven yet; the KPI and source requirements need the compute module.",
+                built=True,
+            ),
         ),
         interfaces=Interfaces(
-            urls=("/api/v1/tenants/", "/api/v1/memberships/"),
+            urls=(
+                "/api/v1/tenants/",
+                "/api/v1/memberships/",
+                "/api/v1/contracts/",
+                "/api/v1/contracts/import/",
+                "/api/v1/contract-versions/",
+                "/api/v1/policies/",
+                "/api/v1/policies/evaluate/",
+            ),
             events_published=(
                 "tenant.created",
                 "tenant.suspended",
@@ -36,11 +60,17 @@ class HostConfig(ModuleAppConfig):
             services=(
                 "apps.host.services.tenant_create",
                 "apps.host.services.tenant_set_status",
+                "apps.host.services.tenant_update",
                 "apps.host.services.membership_set",
                 "apps.host.services.membership_remove",
                 "apps.host.selectors.memberships_for_user",
                 "apps.host.selectors.tenant_get",
                 "apps.host.services.contract_create",
+                "apps.host.services.contract_update",
+                "apps.host.services.can_approve",
+                "apps.host.selectors.contract_version_diff",
+                "apps.host.odcs.importer.contract_import",
+                "apps.host.odcs.mapping.version_to_odcs",
                 "apps.host.services.contract_version_create",
                 "apps.host.services.contract_version_update",
                 "apps.host.services.contract_version_propose",

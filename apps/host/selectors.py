@@ -65,5 +65,6 @@ def contract_version_diff(*, version: Any, against: str | None = None) -> list[A
             .order_by("-major", "-minor", "-patch")
             .first()
         )
-    old = version_json_schema(base) if base else {"type": "object", "properties": {}, "required": []}
+    # A first version is compared with the same schema without fields: its diff lists only them.
+    old = version_json_schema(base) if base else version_json_schema(version, fields=[])
     return diff(old, version_json_schema(version))

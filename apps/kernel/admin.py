@@ -63,6 +63,8 @@ class TenantScopedAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
             return True
         if context.tenant is None or not context.has_role(roles):
             return False
+        if roles is not self.view_roles and not context.tenant.is_active:
+            return False  # a suspended tenant's members may look, not change
         return obj is None or self._tenant_id_of(obj) == context.tenant_id
 
     def _tenant_id_of(self, obj: Any) -> int | None:

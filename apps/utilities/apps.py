@@ -34,3 +34,6 @@ class UtilitiesConfig(ModuleAppConfig):
         ),
         depends_on=("runtime",),
     )
+
+    def ready(self) -> None:
+        from apps.utilities import audit  # noqa: F401  (registers models with django-auditlog)

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from apps.kernel.audit import audit_actor
-from apps.kernel.errors import ConflictError
+from apps.kernel.errors import ConflictError, ForbiddenError
 from apps.runtime.events import publish_event
 from apps.utilities import selectors
 from apps.utilities.choices import CompatibilityChoices
@@ -35,6 +35,26 @@ def schema_validate(schema: Any) -> dict[str, Any]:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ValidationError({"schema": f"Not a valid JSON Schema at {where}: {exc.message}"}) from None
     return schema
+
+
+# Subject name prefix → the owner that alone may write such subjects (e.g. "contract." → the
+# host's contract lifecycle). Anyone else, registry APIs included, may only read them.
+_managed_prefixes: dict[str, str] = {}
+
+
+def register_managed_prefix(prefix: str, *, owner: str) -> None:
+    """Reserve subjects named `prefix…` for `owner`, which passes `managed_by=owner` to write them."""
+    _managed_prefixes[prefix] = owner
+
+
+def _check_managed(subject: str, managed_by: str) -> None:
+    for prefix, owner in _managed_prefixes.items():
+        if subject.startswith(prefix) and managed_by != owner:
+            raise ForbiddenError(
+                f"Subject '{subject}' is managed by {owner}: it changes when a data contract version is "
+                "activated, after four-eyes approval, not through the registry.",
+                slug="managed-subject",
+            )
 
 
 class IncompatibleSchema(ConflictError):
@@ -63,7 +83,13 @@ def subject_get_or_create(*, tenant: Any, name: str) -> SchemaSubject:
 
 @transaction.atomic
 def schema_register(
-    *, actor: Any, tenant: Any, subject: str, schema: dict[str, Any], allow_breaking: bool = False
+    *,
+    actor: Any,
+    tenant: Any,
+    subject: str,
+    schema: dict[str, Any],
+    allow_breaking: bool = False,
+    managed_by: str = "",
 ) -> SchemaVersion:
     """Register `schema` as the next version of `subject`.
 
@@ -71,9 +97,15 @@ def schema_register(
     the subject's compatibility level refuses raises IncompatibleSchema, unless
     `allow_breaking` says a person confirmed the break (it is recorded on the version).
     """
+    _check_managed(subject, managed_by)
     schema_validate(schema)
     subject_row = subject_get_or_create(tenant=tenant, name=subject)
     subject_row = SchemaSubject.objects.select_for_update().get(pk=subject_row.pk)
+    if managed_by and not subject_row.compatibility:
+        # Pin the level a managed subject starts with, so a later change of the tenant's
+        # default cannot loosen the checks its owner relies on.
+        subject_row.compatibility = selectors.effective_compatibility(subject_row)
+        subject_row.save(update_fields=["compatibility", "updated_at"])
     digest = fingerprint(schema)
     existing = subject_row.versions.filter(schema__fingerprint=digest).select_related("schema").first()
     if existing is not None:
@@ -102,9 +134,16 @@ def schema_register(
 
 @transaction.atomic
 def subject_set_compatibility(
-    *, actor: Any, tenant: Any, subject: str, compatibility: str | None, lenient: bool | None = None
+    *,
+    actor: Any,
+    tenant: Any,
+    subject: str,
+    compatibility: str | None,
+    lenient: bool | None = None,
+    managed_by: str = "",
 ) -> SchemaSubject:
     """Set (or with None, clear back to the tenant default) a subject's compatibility level."""
+    _check_managed(subject, managed_by)
     if compatibility is not None and compatibility not in CompatibilityChoices.values:
         raise ValidationError({"compatibility": f"Unknown level {compatibility!r}."})
     subject_row = subject_get_or_create(tenant=tenant, name=subject)

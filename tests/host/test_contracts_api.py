@@ -206,3 +206,13 @@ class TestOdcsOverTheApi:
         response = steward.get(f"/api/v1/contract-versions/{theirs.pk}/odcs/")
         assert response.status_code == 404
         assert response["Content-Type"] == "application/problem+json"
+
+
+def test_the_diff_of_a_first_version_lists_just_its_fields(contract, steward):
+    draft = new_version(steward)
+    diff = steward.get(f"/api/v1/contract-versions/{draft['id']}/diff/").json()
+    assert [change["message"] for change in diff] == [
+        "field `amount` added (required)",
+        "field `order_id` added (required)",
+        "field `store_id` added (required)",
+    ]

@@ -110,9 +110,11 @@ class TestMembershipApi:
             {"pointer": "#/username", "detail": "No active account is called 'ghost'.", "code": "invalid"}
         ]
 
-    def test_a_steward_cannot_manage_members(self, tenant_a, token_client):
+    def test_members_see_who_belongs_but_only_admins_manage_members(self, tenant_a, token_client):
+        UserFactory(username="newbie")
         client = token_client(tenant_a, RoleChoices.STEWARD)
-        assert client.get("/api/v1/memberships/").status_code == 403
+        assert client.get("/api/v1/memberships/").json()["count"] == 1
+        assert client.post("/api/v1/memberships/", {"username": "newbie", "role": "analyst"}).status_code == 403
 
 
 def test_the_tenants_endpoint_shows_the_tokens_tenant_only(tenant_a, tenant_b, token_client):

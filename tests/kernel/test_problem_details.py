@@ -49,13 +49,15 @@ def test_no_credentials_is_a_401_problem(tenant_a):
 
 def test_a_role_without_the_scope_is_a_403_problem(tenant_a, token_client):
     client = token_client(tenant_a, RoleChoices.ANALYST, scopes=["read"])
-    body = assert_problem(client.get("/api/v1/memberships/"), 403, "insufficient-scope")
+    body = assert_problem(client.post("/api/v1/memberships/", {"username": "x", "role": "analyst"}), 403,
+                          "insufficient-scope")  # fmt: skip
     assert "'admin' scope" in body["detail"]
 
 
 def test_a_token_without_the_scope_is_a_403_problem(tenant_a, token_client):
     client = token_client(tenant_a, RoleChoices.ADMIN, scopes=["read"])
-    assert_problem(client.get("/api/v1/memberships/"), 403, "insufficient-scope")
+    assert_problem(client.post("/api/v1/memberships/", {"username": "x", "role": "analyst"}), 403,
+                   "insufficient-scope")  # fmt: skip
 
 
 def test_a_suspended_tenant_is_refused(tenant_a, token_client):
@@ -77,9 +79,11 @@ def test_an_unknown_object_is_a_404_problem(tenant_a, token_client):
     assert_problem(client.get("/api/v1/memberships/999999/"), 404, "not-found")
 
 
-def test_an_unknown_api_path_is_a_404_problem(tenant_a, token_client):
+def test_an_unknown_api_path_is_a_404_problem(tenant_a, token_client, settings):
     client = token_client(tenant_a, RoleChoices.ADMIN)
     assert_problem(client.get("/api/v1/no-such-thing/"), 404, "not-found")
+    settings.DEBUG = True  # Django would answer its HTML debug page here without the catch-all
+    assert_problem(client.get("/api/v1/no/such/thing"), 404, "not-found")
 
 
 def test_a_wrong_method_is_a_405_problem(tenant_a, token_client):

@@ -150,9 +150,9 @@ class TestRegister:
 
 class TestRead:
     def test_subjects_and_versions(self, registry, orders):
-        registry.register("contract.orders", V1)
-        assert registry.get("/subjects").json() == ["contract.orders", "orders-value"]
-        assert registry.get("/subjects", data={"subjectPrefix": "contract."}).json() == ["contract.orders"]
+        registry.register("sales.orders", V1)
+        assert registry.get("/subjects").json() == ["orders-value", "sales.orders"]
+        assert registry.get("/subjects", data={"subjectPrefix": "sales."}).json() == ["sales.orders"]
         assert registry.get("/subjects/orders-value/versions").json() == [1, 2]
         assert registry.get("/subjects/").status_code == 200, "a trailing slash is tolerated"
 

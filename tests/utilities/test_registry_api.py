@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -43,15 +44,15 @@ def orders(writer):
 
 class TestRegistration:
     def test_v1_then_a_compatible_v2_get_versions_1_and_2(self, writer):
-        first = register(writer, "contract.orders", V1)
+        first = register(writer, "sales.orders", V1)
         assert first.status_code == 201, first.content
         body = first.json()
-        assert body["subject"] == "contract.orders"
+        assert body["subject"] == "sales.orders"
         assert body["version"] == 1
         assert body["schema"] == V1
         assert body["breaking"] is False
         assert body["created_by"] == writer.user.username
-        second = register(writer, "contract.orders", V2)
+        second = register(writer, "sales.orders", V2)
         assert second.status_code == 201
         assert second.json()["version"] == 2
         assert second.json()["schema_id"] != body["schema_id"]
@@ -113,13 +114,13 @@ class TestRegistration:
 
 class TestReading:
     def test_the_list_shows_the_tenants_subjects_with_their_levels(self, writer, orders):
-        register(writer, "contract.orders", V1)
+        register(writer, "sales.orders", V1)
 
         body = writer.get("/api/v1/subjects/").json()
 
         assert body["count"] == 2
         by_name = {item["name"]: item for item in body["results"]}
-        assert list(by_name) == ["contract.orders", "orders-value"]
+        assert list(by_name) == ["orders-value", "sales.orders"]
         assert by_name["orders-value"]["latest_version"] == 2
         assert by_name["orders-value"]["compatibility"] is None
         assert by_name["orders-value"]["effective_compatibility"] == "BACKWARD"
@@ -133,9 +134,9 @@ class TestReading:
         assert set(body["versions"][0]) == {"version", "schema_id", "breaking", "created_at"}
 
     def test_a_dotted_subject_name_resolves(self, writer):
-        register(writer, "contract.orders.v2-final", V1)
-        assert writer.get("/api/v1/subjects/contract.orders.v2-final/").status_code == 200
-        assert writer.get("/api/v1/subjects/contract.orders.v2-final/versions/latest/").json()["version"] == 1
+        register(writer, "sales.orders.v2-final", V1)
+        assert writer.get("/api/v1/subjects/sales.orders.v2-final/").status_code == 200
+        assert writer.get("/api/v1/subjects/sales.orders.v2-final/versions/latest/").json()["version"] == 1
 
     def test_a_version_by_number_and_latest(self, writer, orders):
         one = writer.get(f"/api/v1/subjects/{orders}/versions/1/").json()
@@ -297,3 +298,41 @@ def test_the_registry_is_documented_with_its_conflict():
     paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
     assert "409" in paths["/api/v1/subjects/{name}/versions/"]["post"]["responses"]
     assert {"/api/v1/subjects/{name}/diff/", "/api/v1/subjects/{name}/versions/{version}/"} <= set(paths)
+
+
+class TestContractSubjectsAreManagedByTheContractLifecycle:
+    """contract.* subjects change only when a contract version is activated (after four eyes)."""
+
+    def test_the_registry_apis_cannot_write_them(self, tenant_a, token_client):
+        from base64 import b64encode
+
+        writer = token_client(tenant_a, "admin")
+        response = writer.post("/api/v1/subjects/contract.orders/versions/", {"schema": V1}, format="json")
+        assert response.status_code == 403
+        assert response.json()["type"] == "urn:aurum:problem:managed-subject"
+        response = writer.put("/api/v1/subjects/contract.orders/config/", {"compatibility": "NONE"}, format="json")
+        assert response.status_code in (403, 404)
+
+        basic = "Basic " + b64encode(f"x:{writer.token.plain}".encode()).decode()
+        confluent = writer.__class__()
+        confluent.credentials(HTTP_AUTHORIZATION=basic)
+        body = {"schema": json.dumps(V1), "schemaType": "JSON"}
+        response = confluent.post("/api/v1/registry/subjects/contract.orders/versions", body, format="json")
+        assert (response.status_code, response.json()["error_code"]) == (403, 40301)
+        response = confluent.put("/api/v1/registry/config/contract.orders", {"compatibility": "NONE"}, format="json")
+        assert (response.status_code, response.json()["error_code"]) == (403, 40301)
+
+    def test_a_tenant_default_change_does_not_loosen_an_existing_contract_subject(self, tenant_a, member):
+        from apps.host import services as host
+        from apps.utilities.models import SchemaSubject
+        from apps.utilities.services import registry_config_set
+
+        steward, admin = member(tenant_a, "steward"), member(tenant_a, "admin")
+        contract = host.contract_create(actor=steward, tenant=tenant_a, key="orders", name="Orders")
+        version = host.contract_version_create(actor=steward, contract=contract, version="1.0.0",
+                                               fields=[{"name": "id", "logical_type": "string", "required": True}])  # fmt: skip
+        host.contract_version_propose(actor=steward, version=version)
+        host.contract_version_approve(actor=admin, version=version)
+        host.contract_version_activate(actor=admin, version=version)
+        registry_config_set(actor=admin, tenant=tenant_a, compatibility="NONE")
+        assert SchemaSubject.objects.get(name="contract.orders").compatibility == "BACKWARD"

@@ -47,11 +47,11 @@ class TenantViewSet(TenantReadOnlyViewSet):
 
 
 class MembershipViewSet(mixins.UpdateModelMixin, mixins.DestroyModelMixin, TenantModelViewSet):
-    """Who belongs to the tenant, with which role. Managing members needs the admin scope."""
+    """Who belongs to the tenant, with which role: readable by members, managed with the admin scope."""
 
     queryset = Membership.objects.select_related("user", "tenant")
     serializer_class = MembershipSerializer
-    scope_map = {action: "admin" for action in ("list", "retrieve", "create", "partial_update", "destroy")}
+    scope_map = {action: "admin" for action in ("create", "partial_update", "destroy")}
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     extra_error_codes = (409,)
 

@@ -34,6 +34,9 @@ from apps.runtime.events import publish_event
 from apps.utilities import selectors as registry
 from apps.utilities import services as registry_services
 
+CONTRACT_SUBJECTS_OWNER = "host.contracts"
+registry_services.register_managed_prefix("contract.", owner=CONTRACT_SUBJECTS_OWNER)
+
 FIELD_ATTRS = (
     "name", "logical_type", "required", "unique", "primary_key", "primary_key_position", "pattern", "minimum",
     "maximum", "allowed_values", "max_length", "unit", "classification", "description", "role", "extra",
@@ -280,6 +283,7 @@ def contract_version_activate(*, actor: Any, version: ContractVersion, comment: 
             subject=version.contract.registry_subject,
             schema=version_json_schema(version),
             allow_breaking=version.breaking_change_confirmed,
+            managed_by=CONTRACT_SUBJECTS_OWNER,
         )
     version.activated_at = timezone.now()
     return _move(version, S.ACTIVE, actor, comment, ["schema_version", "activated_at"])

@@ -43,6 +43,14 @@ DEFAULT_PROBLEMS: dict[int, tuple[str, str]] = {
 }
 
 
+# Titles for DRF's exceptions whose kind differs from the status's usual one.
+DRF_TITLES = {
+    "authentication_failed": "Authentication failed",
+    "parse_error": "Malformed request body",
+    "not_acceptable": "Not acceptable",
+}
+
+
 class Problem(exceptions.APIException):
     """An API error with its own problem type. Subclass or raise with arguments."""
 
@@ -177,7 +185,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             detail = str(exc.detail) if not isinstance(exc.detail, dict | list) else "See errors."
             # Our Problem subclasses name their slug; DRF's exceptions give it by default_code.
             slug = getattr(exc, "slug", None) or exc.default_code.replace("_", "-")
-            title = getattr(exc, "title", None)
+            title = getattr(exc, "title", None) or DRF_TITLES.get(exc.default_code)
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait) + 1)
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed) and request is not None:
