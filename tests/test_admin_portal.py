@@ -383,3 +383,13 @@ def test_a_tenant_change_in_the_portal_appears_in_its_audit_history(tenant_a, me
     assert latest.changes_dict["name"] == ["Tenant A", "Tenant A Renamed"]
     page = history.content.decode()
     assert "Tenant A Renamed" in page and "boss" in page
+
+
+def test_a_suspended_tenants_members_may_look_but_not_change(tenant_a, member):
+    from apps.host.services import tenant_set_status
+
+    admin_user = member(tenant_a, RoleChoices.ADMIN, username="boss")
+    tenant_set_status(actor=None, tenant=tenant_a, status="suspended")
+    client = signed_in(admin_user)
+    assert client.get(MEMBERSHIPS).status_code == 200
+    assert client.get(MEMBERSHIP_ADD).status_code == 403
