@@ -75,7 +75,7 @@ class ApiTokenAdmin(TenantScopedAdmin):
         return users.filter(pk=request.user.pk)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._allowed(request, self.view_roles, obj)
+        return self._allowed(request, self.view_roles, obj, write=False)
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         token, plain = services.api_token_create(

@@ -57,13 +57,13 @@ class TenantScopedAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     # --- permissions -----------------------------------------------------------------
-    def _allowed(self, request: HttpRequest, roles: frozenset[str], obj: Any = None) -> bool:
+    def _allowed(self, request: HttpRequest, roles: frozenset[str], obj: Any = None, *, write: bool = True) -> bool:
         context = _context(request)
         if context.is_superuser:
             return True
         if context.tenant is None or not context.has_role(roles):
             return False
-        if roles is not self.view_roles and not context.tenant.is_active:
+        if write and not context.tenant.is_active:
             return False  # a suspended tenant's members may look, not change
         return obj is None or self._tenant_id_of(obj) == context.tenant_id
 
@@ -74,10 +74,10 @@ class TenantScopedAdmin(AuditlogHistoryAdminMixin, admin.ModelAdmin):
         return getattr(value, "pk", value)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
-        return self._allowed(request, self.view_roles)
+        return self._allowed(request, self.view_roles, write=False)
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return self._allowed(request, self.view_roles | self.change_roles, obj)
+        return self._allowed(request, self.view_roles | self.change_roles, obj, write=False)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return self._allowed(request, self.add_roles)
