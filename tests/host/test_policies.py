@@ -166,17 +166,17 @@ class TestEvaluation:
 
     def test_an_export_is_checked_after_classified_fields_are_treated(self, tenant_a, admin):
         active(admin, tenant=tenant_a, kind="classification_handling", name="ch",
-               parameters={"confidential": "masked", "restricted": "excluded"})  # fmt: skip
+               parameters={"restricted": "excluded", "internal": "masked"})  # fmt: skip
         active(admin, tenant=tenant_a, kind="export_control", name="ec",
                parameters={"allowed_formats": ["csv"], "max_rows": 1000, "max_classification": "internal"})  # fmt: skip
-        fields = {"id": "public", "email": "confidential", "ssn": "restricted"}
+        fields = {"id": "public", "email": "confidential", "ssn": "restricted", "phone": "internal"}
         decision = evaluate("export.create", PolicySubject(tenant_a, facts={"format": "parquet", "rows": 5000,
                                                                            "fields": fields}))  # fmt: skip
-        assert decision.treatments["fields"] == {"email": "masked", "ssn": "excluded"}
+        assert decision.treatments["fields"] == {"phone": "masked", "ssn": "excluded"}
         assert [r.message for r in decision.failures] == [
             "Format 'parquet' is not allowed; allowed: csv.",
             "5000 rows; at most 1000 may leave.",
-            "Fields above 'internal' would leave: email.",
+            "Fields above 'internal' would leave in the clear: email.",
         ]
 
     def test_an_unknown_action_is_an_error(self, tenant_a):

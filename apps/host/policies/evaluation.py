@@ -189,13 +189,14 @@ def _export_control(params: dict[str, Any], subject: PolicySubject, _a: str, tre
         )
     ceiling = params.get("max_classification")
     if ceiling is not None:
-        removed = {name for name, t in treatments.get("fields", {}).items() if t == "excluded"}
-        leaving = {name: level for name, level in facts.get("fields", {}).items() if name not in removed}
+        # Excluded, masked or encrypted fields do not leave in the clear; only untreated ones count.
+        treated = set(treatments.get("fields", {}))
+        leaving = {name: level for name, level in facts.get("fields", {}).items() if name not in treated}
         above = sorted(
             name for name, level in leaving.items() if CLASSIFICATION_RANK[level] > CLASSIFICATION_RANK[ceiling]
         )
         if above:
-            results.append((False, f"Fields above '{ceiling}' would leave: {', '.join(above)}."))
+            results.append((False, f"Fields above '{ceiling}' would leave in the clear: {', '.join(above)}."))
         else:
             results.append((True, f"No field above '{ceiling}' leaves."))
     return results
