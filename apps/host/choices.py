@@ -82,3 +82,8 @@ class PolicyStatusChoices(models.TextChoices):
     DRAFT = "draft", "Draft"
     ACTIVE = "active", "Active"
     RETIRED = "retired", "Retired"
+
+
+class SurvivorshipChoices(models.TextChoices):
+    LATEST = "latest", "Latest recorded wins"
+    SOURCE_PRIORITY = "source_priority", "Highest source priority wins (ties: latest)"

@@ -15,6 +15,7 @@ from apps.host.choices import (
     LogicalTypeChoices,
     QualityRuleKindChoices,
     SeverityChoices,
+    SurvivorshipChoices,
 )
 from apps.kernel.models import TenantOwnedModel, TenantQuerySet
 
@@ -42,6 +43,12 @@ class DataContract(TenantOwnedModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     description = models.TextField(blank=True)
+    survivorship = models.CharField(
+        max_length=16,
+        choices=SurvivorshipChoices.choices,
+        default=SurvivorshipChoices.LATEST,
+        help_text="Which value wins when a Golden Data Point already exists (a steward override always wins).",
+    )
 
     class Meta:
         ordering = ["key"]

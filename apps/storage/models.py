@@ -1,0 +1,276 @@
+"""Data storage: the raw layer as received, rejections, and Golden Data Points with history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from apps.kernel.models import TenantOwnedModel, TenantQuerySet
+from apps.storage.choices import BatchStatusChoices, PayloadFormatChoices, RejectionSeverityChoices
+
+
+class IngestionBatch(TenantOwnedModel):
+    """One delivery of records from a source, processed under one contract version.
+
+    The payload is spooled to file storage as received (its SHA-256 is `checksum`), so a
+    worker can (re)process it; `processed_through` is the position of the last record
+    whose effects are committed, which makes a re-run resume instead of repeat.
+    """
+
+    source = models.ForeignKey("compute.Source", on_delete=models.PROTECT, related_name="batches")
+    contract_version = models.ForeignKey(
+        "host.ContractVersion", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    format = models.CharField(max_length=8, choices=PayloadFormatChoices.choices)
+    status = models.CharField(
+        max_length=32, choices=BatchStatusChoices.choices, default=BatchStatusChoices.RECEIVED, db_index=True
+    )
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    checksum = models.CharField(max_length=64)
+    size_bytes = models.BigIntegerField(default=0)
+    payload_path = models.CharField(max_length=500, blank=True, help_text="Spooled payload in file storage.")
+    received = models.PositiveIntegerField(default=0)
+    accepted = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    superseded = models.PositiveIntegerField(default=0, help_text="GDP versions this batch superseded.")
+    duplicates = models.PositiveIntegerField(default=0, help_text="Records identical to one already received.")
+    gdps_created = models.PositiveIntegerField(default=0)
+    processed_through = models.IntegerField(default=-1)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "ingestion batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="storage_batch_unique_idempotency_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} of {self.source_id}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+class AppendOnlyError(Exception):
+    """The raw layer is append-only: rows are never changed, and deleted only by retention."""
+
+
+_retention_depth = 0
+
+
+class retention_deletes:  # noqa: N801 (used as a context manager)
+    """The one door through which raw rows may be deleted: the retention job's own block.
+
+    On PostgreSQL it also sets the `aurum.retention` setting for the transaction, which the
+    append-only trigger checks; elsewhere the queryset guard below is the enforcement.
+    """
+
+    def __enter__(self) -> None:
+        global _retention_depth
+        _retention_depth += 1
+        from django.db import connection
+
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('aurum.retention', 'on', true)")
+
+    def __exit__(self, *exc: object) -> None:
+        global _retention_depth
+        _retention_depth -= 1
+
+
+class RawRecordQuerySet(TenantQuerySet):
+    def update(self, **kwargs: object) -> int:
+        raise AppendOnlyError("Raw records are never changed.")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if _retention_depth <= 0:
+            raise AppendOnlyError("Raw records are deleted only by the retention job.")
+        return super().delete()
+
+
+class RawRecord(models.Model):
+    """A record exactly as received, with its position in the batch. Append-only.
+
+    The application never updates or deletes raw rows, except the retention job under a
+    retention policy; on PostgreSQL a trigger refuses anything else.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
+    batch = models.ForeignKey(IngestionBatch, on_delete=models.PROTECT, related_name="raw_records")
+    position = models.PositiveIntegerField()
+    line = models.PositiveIntegerField(help_text="Line of the record in the payload (1-based).")
+    payload = models.JSONField()
+    hash = models.CharField(max_length=64, db_index=True)
+    received_at = models.DateTimeField()
+
+    objects = RawRecordQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["batch", "position"]
+        constraints = [models.UniqueConstraint(fields=["batch", "position"], name="storage_raw_unique_position")]
+
+    def __str__(self) -> str:
+        return f"record {self.position} of batch {self.batch_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise AppendOnlyError("Raw records are never changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        if _retention_depth <= 0:
+            raise AppendOnlyError("Raw records are deleted only by the retention job.")
+        return super().delete(*args, **kwargs)
+
+
+class Rejection(models.Model):
+    """Why a record (or a whole batch) failed a rule: never a silent drop."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
+    batch = models.ForeignKey(IngestionBatch, on_delete=models.CASCADE, related_name="rejections")
+    raw_record = models.ForeignKey(
+        RawRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="rejections"
+    )
+    position = models.IntegerField(null=True, blank=True, help_text="Record position; empty for batch-level rules.")
+    line = models.PositiveIntegerField(null=True, blank=True)
+    field = models.CharField(max_length=200, blank=True)
+    rule = models.CharField(max_length=64)
+    severity = models.CharField(
+        max_length=8, choices=RejectionSeverityChoices.choices, default=RejectionSeverityChoices.ERROR
+    )
+    message = models.TextField()
+    value = models.TextField(blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["batch", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on {self.field or 'record'}: {self.message}"
+
+
+class GoldenDataPointQuerySet(TenantQuerySet):
+    def current(self) -> GoldenDataPointQuerySet:
+        return self.filter(recorded_to__isnull=True)
+
+    def as_of(self, moment: object) -> GoldenDataPointQuerySet:
+        """What Aurum believed at `moment`: the versions recorded then and not yet superseded."""
+        return self.filter(recorded_from__lte=moment).filter(
+            models.Q(recorded_to__isnull=True) | models.Q(recorded_to__gt=moment)
+        )
+
+
+class GoldenDataPoint(models.Model):
+    """One trusted value of a measure for an entity, dimension set and observed time.
+
+    Bitemporal: `observed_at` is when the fact holds; `recorded_from`/`recorded_to` when
+    Aurum believed this version. The current version has no `recorded_to`; superseded
+    versions are kept, so every earlier belief stays one query away.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
+    contract = models.ForeignKey("host.DataContract", on_delete=models.PROTECT, related_name="+")
+    contract_version = models.ForeignKey("host.ContractVersion", on_delete=models.PROTECT, related_name="+")
+    measure = models.CharField(max_length=200)
+    entity_key = models.CharField(max_length=500)
+    dimensions = models.JSONField(default=dict)
+    dimensions_key = models.CharField(max_length=64, help_text="SHA-256 of the canonical dimensions.")
+    observed_at = models.DateTimeField()
+    value = models.DecimalField(max_digits=30, decimal_places=10, null=True)
+    unit = models.CharField(max_length=50, blank=True)
+    quality_flags = models.JSONField(default=list, blank=True)
+    source = models.ForeignKey("compute.Source", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    source_priority = models.SmallIntegerField(default=0)
+    batch = models.ForeignKey(
+        IngestionBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="golden_data_points"
+    )
+    raw_record = models.ForeignKey(RawRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_from = models.DateTimeField()
+    recorded_to = models.DateTimeField(null=True, blank=True)
+    superseded_by_batch = models.ForeignKey(
+        IngestionBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_data_points"
+    )
+    is_override = models.BooleanField(default=False)
+    override_reason = models.TextField(blank=True)
+    overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = GoldenDataPointQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["contract", "measure", "entity_key", "observed_at", "-recorded_from"]
+        verbose_name = "golden data point"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "contract", "measure", "entity_key", "dimensions_key", "observed_at"],
+                condition=models.Q(recorded_to__isnull=True),
+                name="storage_gdp_one_current_version",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["contract", "measure", "observed_at"], name="storage_gdp_by_time"),
+            models.Index(fields=["raw_record"], name="storage_gdp_by_raw"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.entity_key} @ {self.observed_at:%Y-%m-%d}: {self.value}"
+
+
+class StagedValue(models.Model):
+    """A GDP candidate of a batch being processed, waiting for the batch's survivorship merge.
+
+    Records are validated chunk by chunk; their values wait here until the whole batch is
+    known to pass the quality gate, then one set-based merge makes them Golden Data Points
+    (or, if the batch is refused, they are dropped). Rows live only while a batch runs.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    batch = models.ForeignKey(IngestionBatch, on_delete=models.CASCADE, related_name="+")
+    raw_record = models.ForeignKey(RawRecord, on_delete=models.CASCADE, related_name="+")
+    position = models.PositiveIntegerField()
+    measure = models.CharField(max_length=200)
+    entity_key = models.CharField(max_length=500)
+    dimensions = models.JSONField(default=dict)
+    dimensions_key = models.CharField(max_length=64)
+    observed_at = models.DateTimeField()
+    value = models.DecimalField(max_digits=30, decimal_places=10, null=True)
+    unit = models.CharField(max_length=50, blank=True)
+    quality_flags = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["batch", "position"], name="storage_staged_by_batch")]
+
+
+class UniqueValue(models.Model):
+    """A value of a contract's unique field already accepted, so later batches can be checked."""
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
+    contract = models.ForeignKey("host.DataContract", on_delete=models.CASCADE, related_name="+")
+    field = models.CharField(max_length=200)
+    value_hash = models.CharField(max_length=64)
+    raw_record = models.ForeignKey(RawRecord, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["contract", "field", "value_hash"], name="storage_unique_value_once")
+        ]
