@@ -235,6 +235,9 @@ SPECTACULAR_SETTINGS = {
         "PolicyStatusEnum": "apps.host.choices.PolicyStatusChoices",
         "PolicyKindEnum": "apps.host.choices.PolicyKindChoices",
         "QualityRuleKindEnum": "apps.host.choices.QualityRuleKindChoices",
+        "PayloadFormatEnum": "apps.storage.choices.PayloadFormatChoices",
+        "SourceKindEnum": "apps.compute.choices.SourceKindChoices",
+        "BatchStatusEnum": "apps.storage.choices.BatchStatusChoices",
     },
 }
 
@@ -266,6 +269,17 @@ CELERY_EMBEDDED = CELERY_BROKER_URL.startswith("memory://")
 # --- Aurum ----------------------------------------------------------------------------
 AURUM_OUTBOX_SWEEP_AFTER_SECONDS = env_int("AURUM_OUTBOX_SWEEP_AFTER_SECONDS", 30)
 AURUM_HANDLER_MAX_RETRIES = env_int("AURUM_HANDLER_MAX_RETRIES", 5)
+# Ingestion: bodies up to this size are accepted (413 beyond); up to the inline limit a batch
+# is processed within the request, above it on a worker; records are committed in chunks.
+AURUM_MAX_INGEST_BYTES = env_int("AURUM_MAX_INGEST_BYTES", 1024 * 1024 * 1024)
+AURUM_INLINE_BATCH_BYTES = env_int("AURUM_INLINE_BATCH_BYTES", 2 * 1024 * 1024)
+AURUM_INGEST_CHUNK_SIZE = env_int("AURUM_INGEST_CHUNK_SIZE", 5000)
+AURUM_STALLED_BATCH_SECONDS = env_int("AURUM_STALLED_BATCH_SECONDS", 600)
+# Paths whose bodies may reach AURUM_MAX_INGEST_BYTES instead of AURUM_MAX_REQUEST_BYTES.
+AURUM_LARGE_BODY_PATHS = [r"^/api/v1/sources/[^/]+/batches/$"]
+# OpenLineage RunEvents of pipeline runs: to a JSON-lines file and/or an HTTP endpoint.
+AURUM_OPENLINEAGE_FILE = env_str("AURUM_OPENLINEAGE_FILE")
+AURUM_OPENLINEAGE_URL = env_str("AURUM_OPENLINEAGE_URL")
 
 # --- Logging --------------------------------------------------------------------------
 LOG_JSON = env_bool("AURUM_LOG_JSON", PRODUCTION)

@@ -19,6 +19,8 @@ api_v1 = [
     path("", include("apps.access.api.urls")),
     path("", include("apps.runtime.api.urls")),
     path("", include("apps.utilities.api.urls")),
+    path("", include("apps.compute.api.urls")),
+    path("", include("apps.storage.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -7,6 +7,8 @@ through the API or admin without a factory.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import factory
@@ -14,10 +16,12 @@ from django.contrib.auth import get_user_model
 
 from apps.access.models import ApiToken
 from apps.access.tokens import new_token
+from apps.compute.models import Source
 from apps.host.models import ContractVersion, DataContract, Membership, Policy, Tenant
 from apps.kernel.roles import RoleChoices
 from apps.runtime.models import DeadLetter, DomainEvent, JobRun
 from apps.security.models import OutboundAllowRule
+from apps.storage.models import GoldenDataPoint, IngestionBatch
 from apps.utilities.models import RegisteredSchema, RegistryConfig, SchemaSubject, SchemaVersion
 from apps.utilities.services import fingerprint as schema_fingerprint
 
@@ -214,3 +218,54 @@ class OutboundAllowRuleFactory(factory.django.DjangoModelFactory):
 
 
 PLATFORM_FACTORIES[OutboundAllowRule] = lambda: OutboundAllowRuleFactory()
+
+
+# --- compute and storage: sources, batches, Golden Data Points -------------------------------
+class SourceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Source
+
+    contract = factory.SubFactory(DataContractFactory)
+    tenant = factory.SelfAttribute("contract.tenant")
+    key = factory.Sequence(lambda n: f"source-{n}")
+    name = factory.LazyAttribute(lambda o: o.key)
+
+
+class IngestionBatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IngestionBatch
+
+    source = factory.SubFactory(SourceFactory)
+    tenant = factory.SelfAttribute("source.tenant")
+    format = "json"
+    checksum = factory.Sequence(lambda n: f"{n:064x}")
+
+
+class GoldenDataPointFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = GoldenDataPoint
+
+    batch = factory.SubFactory(IngestionBatchFactory)
+    tenant = factory.SelfAttribute("batch.tenant")
+    contract = factory.SelfAttribute("batch.source.contract")
+    contract_version = factory.LazyAttribute(lambda o: ContractVersionFactory(contract=o.contract))
+    source = factory.SelfAttribute("batch.source")
+    measure = "revenue"
+    entity_key = factory.Sequence(lambda n: f"E{n}")
+    dimensions_key = "0" * 64
+    observed_at = factory.LazyFunction(lambda: datetime(2026, 11, 1, tzinfo=UTC))
+    value = Decimal("1")
+    recorded_from = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+TENANT_FACTORIES.update(
+    {
+        Source: lambda tenant: SourceFactory(contract=DataContractFactory(tenant=tenant)),
+        IngestionBatch: lambda tenant: IngestionBatchFactory(
+            source=SourceFactory(contract=DataContractFactory(tenant=tenant))
+        ),
+        GoldenDataPoint: lambda tenant: GoldenDataPointFactory(
+            batch=IngestionBatchFactory(source=SourceFactory(contract=DataContractFactory(tenant=tenant)))
+        ),
+    }
+)

@@ -1,4 +1,4 @@
-from apps.kernel.modules import Interfaces, Module, ModuleAppConfig, ModuleDescriptor
+from apps.kernel.modules import Interfaces, Module, ModuleAppConfig, ModuleDescriptor, Schedule
 
 
 class ComputeConfig(ModuleAppConfig):
@@ -9,11 +9,38 @@ class ComputeConfig(ModuleAppConfig):
         category="Compute",
         summary="The pipeline: ingest, normalize, validate, build Golden Data Points, compute and publish KPIs.",
         modules=(
-            Module("Ingest", "Push, upload and scheduled-pull sources into batches."),
-            Module("Normalize", "Ordered normalization rules per contract version."),
-            Module("Transform", "Validation against contracts and survivorship into Golden Data Points."),
+            Module(
+                "Ingest",
+                "Push (API), upload (portal) and scheduled-pull sources; JSON, NDJSON and CSV bodies streamed to a "
+                "spool; Idempotency-Key; small batches in the request, large ones on a worker that resumes.",
+                built=True,
+            ),
+            Module(
+                "Normalize",
+                "Ordered normalization rules per contract version (rename, cast with locales, "
+                "units, trim/case, code maps, defaults, safe derived expressions).",
+                built=True,
+            ),
+            Module(
+                "Transform",
+                "Validation against the contract version and its quality rules; the quality gate; "
+                "survivorship into Golden Data Points; OpenLineage run events.",
+                built=True,
+            ),
             Module("Publish", "KPI computation, publication under policies, restatement."),
         ),
-        interfaces=Interfaces(),
-        depends_on=("storage", "host", "runtime"),
+        interfaces=Interfaces(
+            urls=("/api/v1/sources/", "/api/v1/batches/"),
+            events_published=("batch.received", "batch.completed"),
+            services=(
+                "apps.compute.services.source_create",
+                "apps.compute.services.source_update",
+                "apps.compute.services.batch_receive",
+                "apps.compute.services.batch_dispatch",
+                "apps.compute.pipeline.batch_process",
+            ),
+            tasks=("compute.process_batch", "compute.resume_stalled_batches", "compute.pull_source"),
+        ),
+        depends_on=("storage", "host", "runtime", "security"),
+        schedules=(Schedule("Resume stalled batches", "compute.resume_stalled_batches", every_seconds=300),),
     )

@@ -350,7 +350,7 @@ class DataContractAdmin(_ServiceFormMixin, TenantScopedAdmin):
         return getattr(obj, "_version_count", 0)
 
     def get_fields(self, request: HttpRequest, obj: DataContract | None = None) -> tuple[str, ...]:
-        return ("tenant", "key", "name", "domain", "owner", "description")
+        return ("tenant", "key", "name", "domain", "owner", "description", "survivorship")
 
     def get_readonly_fields(self, request: HttpRequest, obj: DataContract | None = None) -> tuple[str, ...]:
         return ("tenant", "key") if obj is not None else ()
@@ -378,6 +378,7 @@ class DataContractAdmin(_ServiceFormMixin, TenantScopedAdmin):
                     domain=obj.domain,
                     description=obj.description,
                     owner=obj.owner,
+                    survivorship=obj.survivorship,
                 )
                 return
             created = services.contract_create(
@@ -388,6 +389,7 @@ class DataContractAdmin(_ServiceFormMixin, TenantScopedAdmin):
                 domain=obj.domain,
                 owner=obj.owner,
                 description=obj.description,
+                survivorship=obj.survivorship,
             )
         obj.pk, obj._state.adding = created.pk, False
 

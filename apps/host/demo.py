@@ -43,13 +43,14 @@ def seed(context: dict[str, Any]) -> list[str]:
 
 
 STORE_SALES_FIELDS = [
-    {"name": "sale_date", "logical_type": "date", "required": True, "role": "time", "description": "Day of the sale."},
+    {"name": "sale_date", "logical_type": "date", "required": True, "role": "time", "primary_key": True,
+     "primary_key_position": 2, "description": "Day of the sale."},
     {"name": "store_id", "logical_type": "string", "required": True, "role": "entity_key", "primary_key": True,
      "primary_key_position": 1, "pattern": "^S[0-9]{3}$", "description": "Store code, e.g. S042."},
     {"name": "region", "logical_type": "string", "required": True, "role": "dimension",
      "allowed_values": ["north", "south", "east", "west"]},
-    {"name": "channel", "logical_type": "string", "required": True, "role": "dimension",
-     "allowed_values": ["store", "online"]},
+    {"name": "channel", "logical_type": "string", "required": True, "role": "dimension", "primary_key": True,
+     "primary_key_position": 3, "allowed_values": ["store", "online"]},
     {"name": "revenue", "logical_type": "number", "required": True, "role": "measure", "unit": "EUR", "minimum": 0},
     {"name": "units", "logical_type": "integer", "required": True, "role": "measure", "unit": "items", "minimum": 0},
     {"name": "returns", "logical_type": "integer", "required": False, "role": "measure", "unit": "items", "minimum": 0},
@@ -59,7 +60,7 @@ STORE_SALES_FIELDS = [
 STORE_SALES_RULES = [
     {"field": "revenue", "kind": "range", "severity": "error", "params": {"min": 0, "max": 1000000}},
     {"field": "store_id", "kind": "not_null", "severity": "error"},
-    {"field": "returns", "kind": "completeness", "severity": "warning", "threshold": 95},
+    {"field": "returns", "kind": "completeness", "severity": "warning", "threshold": 5},  # at most 5 % missing
     {"field": None, "kind": "freshness", "severity": "warning", "params": {"max_age_hours": 36}},
     {"field": None, "kind": "row_count", "severity": "error", "params": {"min": 1, "max": 100000}},
 ]

@@ -71,7 +71,7 @@ class AppendOnlyError(Exception):
 _retention_depth = 0
 
 
-class retention_deletes:  # noqa: N801 (used as a context manager)
+class retention_deletes:  # used as a context manager, named like one
     """The one door through which raw rows may be deleted: the retention job's own block.
 
     On PostgreSQL it also sets the `aurum.retention` setting for the transaction, which the
@@ -145,7 +145,7 @@ class Rejection(models.Model):
     tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
     batch = models.ForeignKey(IngestionBatch, on_delete=models.CASCADE, related_name="rejections")
     raw_record = models.ForeignKey(
-        RawRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="rejections"
+        RawRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="rejections"
     )
     position = models.IntegerField(null=True, blank=True, help_text="Record position; empty for batch-level rules.")
     line = models.PositiveIntegerField(null=True, blank=True)
@@ -202,7 +202,8 @@ class GoldenDataPoint(models.Model):
     batch = models.ForeignKey(
         IngestionBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="golden_data_points"
     )
-    raw_record = models.ForeignKey(RawRecord, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # Emptied (not blocked) when the retention job expires the raw record.
+    raw_record = models.ForeignKey(RawRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     recorded_from = models.DateTimeField()
     recorded_to = models.DateTimeField(null=True, blank=True)
     superseded_by_batch = models.ForeignKey(
@@ -255,9 +256,15 @@ class StagedValue(models.Model):
     value = models.DecimalField(max_digits=30, decimal_places=10, null=True)
     unit = models.CharField(max_length=50, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)
+    # Set by the merge: "" (wins), "shadowed" (a later record of the batch has the same key),
+    # "unchanged" (same value as the current version), "lost" (the current version wins).
+    outcome = models.CharField(max_length=12, blank=True, default="")
 
     class Meta:
         indexes = [models.Index(fields=["batch", "position"], name="storage_staged_by_batch")]
+
+    def __str__(self) -> str:
+        return f"{self.measure} {self.entity_key} (batch {self.batch_id}, record {self.position})"
 
 
 class UniqueValue(models.Model):
@@ -268,9 +275,12 @@ class UniqueValue(models.Model):
     contract = models.ForeignKey("host.DataContract", on_delete=models.CASCADE, related_name="+")
     field = models.CharField(max_length=200)
     value_hash = models.CharField(max_length=64)
-    raw_record = models.ForeignKey(RawRecord, on_delete=models.PROTECT, related_name="+")
+    raw_record = models.ForeignKey(RawRecord, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["contract", "field", "value_hash"], name="storage_unique_value_once")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.field} #{self.value_hash[:12]}"

@@ -48,6 +48,7 @@ def register_managed_prefix(prefix: str, *, owner: str) -> None:
 
 
 def _check_managed(subject: str, managed_by: str) -> None:
+    subject = subject.strip()  # the name as it will be stored: " contract.x" is "contract.x"
     for prefix, owner in _managed_prefixes.items():
         if subject.startswith(prefix) and managed_by != owner:
             raise ForbiddenError(

@@ -147,7 +147,14 @@ def test_a_steward_writes_a_contract_a_second_user_approves_it_and_a_breaking_v2
     # The steward creates the contract; the portal leads on to its first version.
     response = steward.post(
         CONTRACT_ADD,
-        {"tenant": tenant_a.pk, "key": "orders", "name": "Orders", "domain": "sales", "owner": people["steward"].pk},
+        {
+            "tenant": tenant_a.pk,
+            "key": "orders",
+            "name": "Orders",
+            "domain": "sales",
+            "owner": people["steward"].pk,
+            "survivorship": "latest",
+        },
     )
     assert response.status_code == 302, form_errors(response)
     contract = DataContract.objects.get(tenant=tenant_a, key="orders")
@@ -602,7 +609,8 @@ def test_a_steward_drafts_policies_but_does_not_activate_them(tenant_a, people):
 # --- odds and ends --------------------------------------------------------------------------------------
 def test_adding_a_contract_from_the_version_forms_popup_closes_the_popup(tenant_a, people):
     response = signed_in(people["steward"]).post(
-        CONTRACT_ADD + "?_popup=1", {"tenant": tenant_a.pk, "key": "stock", "name": "Stock", "_popup": "1"}
+        CONTRACT_ADD + "?_popup=1",
+        {"tenant": tenant_a.pk, "key": "stock", "name": "Stock", "survivorship": "latest", "_popup": "1"},
     )
     assert response.status_code == 200
     assert "admin/popup_response.html" in [t.name for t in response.templates]

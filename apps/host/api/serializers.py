@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from apps.host.choices import PolicyKindChoices, RoleChoices
+from apps.host.choices import PolicyKindChoices, RoleChoices, SurvivorshipChoices
 from apps.host.contracts.lifecycle import allowed_actions
 from apps.host.models import (
     ContractField,
@@ -59,8 +59,8 @@ class DataContractSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DataContract
-        fields = ("id", "key", "name", "domain", "owner", "description", "active_version", "registry_subject",
-                  "created_at", "updated_at")  # fmt: skip
+        fields = ("id", "key", "name", "domain", "owner", "description", "survivorship", "active_version",
+                  "registry_subject", "created_at", "updated_at")  # fmt: skip
         read_only_fields = ("id", "created_at", "updated_at")
 
     def get_active_version(self, contract: DataContract) -> str | None:
@@ -76,6 +76,8 @@ class DataContractCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     domain = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     description = serializers.CharField(required=False, allow_blank=True, default="")
+    survivorship = serializers.ChoiceField(choices=SurvivorshipChoices.choices, required=False,
+                                           help_text="Which value wins when a Golden Data Point already exists.")  # fmt: skip
 
 
 class ContractFieldSerializer(serializers.ModelSerializer):

@@ -143,12 +143,12 @@ def _lineage_obligation(params: dict[str, Any], subject: PolicySubject, _a: str,
     results: Check = []
     given = subject.facts.get("lineage", {})
     for requirement in params.get("requirements", []):
-        if requirement in given:
-            ok = bool(given[requirement])
-            results.append((ok, f"{requirement}: {'proven' if ok else 'not met'} (reported by the caller)."))
-        elif requirement in _obligation_checkers:
+        if requirement in _obligation_checkers:  # a module that can prove it decides, not the caller
             ok, message = _obligation_checkers[requirement](subject)
             results.append((ok, f"{requirement}: {message}"))
+        elif requirement in given:
+            ok = bool(given[requirement])
+            results.append((ok, f"{requirement}: {'proven' if ok else 'not met'} (reported by the caller)."))
         else:
             results.append((False, f"{requirement}: no module can prove this yet, so it is not met."))
     days = params.get("retain_lineage_days")

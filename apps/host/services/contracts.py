@@ -48,9 +48,18 @@ VERSION_ATTRS = ("dataset", "notes", "sla_freshness", "sla_completeness", "sla_a
 # --- authoring ------------------------------------------------------------------------
 @transaction.atomic
 def contract_create(
-    *, actor: Any, tenant: Any, key: str, name: str, domain: str = "", owner: Any = None, description: str = ""
+    *,
+    actor: Any,
+    tenant: Any,
+    key: str,
+    name: str,
+    domain: str = "",
+    owner: Any = None,
+    description: str = "",
+    survivorship: str = "latest",
 ) -> DataContract:
-    contract = DataContract(tenant=tenant, key=key, name=name, domain=domain, owner=owner, description=description)
+    contract = DataContract(tenant=tenant, key=key, name=name, domain=domain, owner=owner, description=description,
+                            survivorship=survivorship)  # fmt: skip
     contract.full_clean()
     with audit_actor(actor):
         contract.save()
@@ -370,7 +379,7 @@ def _check_compatibility(version: ContractVersion, confirm_breaking: bool) -> bo
     if version.major <= latest_major:
         raise ConflictError(
             f"Version {version.version} breaks compatibility ({registry.effective_compatibility(subject)}): "
-            + "; ".join(p.message for p in problems)
+            + "; ".join(p.message.rstrip(".") for p in problems)
             + f". Raise the major version to {latest_major + 1}.0.0 and confirm the break.",
             slug="breaking-change",
             incompatibilities=details,
@@ -378,7 +387,7 @@ def _check_compatibility(version: ContractVersion, confirm_breaking: bool) -> bo
     if not confirm_breaking:
         raise ConflictError(
             f"Version {version.version} breaks compatibility: "
-            + "; ".join(p.message for p in problems)
+            + "; ".join(p.message.rstrip(".") for p in problems)
             + ". The major version is raised; confirm the break to propose it.",
             slug="breaking-change-unconfirmed",
             incompatibilities=details,
@@ -434,7 +443,7 @@ def contract_update(*, actor: Any, contract: DataContract, **changes: Any) -> Da
     if "key" in changes and changes["key"] != contract.key:
         raise ValidationError({"key": "A contract's key cannot change."})
     changes.pop("key", None)
-    _refuse_unknown(changes, ("name", "domain", "description", "owner"))
+    _refuse_unknown(changes, ("name", "domain", "description", "owner", "survivorship"))
     for name, value in changes.items():
         setattr(contract, name, value)
     contract.full_clean()

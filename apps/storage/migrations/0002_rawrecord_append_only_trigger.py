@@ -12,8 +12,9 @@ BEGIN
     IF TG_OP = 'DELETE' AND current_setting('aurum.retention', true) = 'on' THEN
         RETURN OLD;
     END IF;
-    RAISE EXCEPTION 'storage_rawrecord is append-only: % refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
+    RAISE EXCEPTION USING
+        MESSAGE = 'storage_rawrecord is append-only: ' || TG_OP || ' refused',
+        ERRCODE = 'insufficient_privilege';
 END
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER storage_rawrecord_append_only

@@ -1,0 +1,117 @@
+"""From a validated record to its Golden Data Point candidates: key, dimensions, time, values."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from apps.host.choices import FieldRoleChoices as Role
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def record_hash(payload: dict[str, Any]) -> str:
+    """Identity of a record as received, independent of key order."""
+    return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Which contract fields play which role, read once per batch from the contract version."""
+
+    entity_keys: tuple[str, ...]
+    dimensions: tuple[str, ...]
+    time_field: str | None
+    measures: tuple[tuple[str, str], ...]  # (field, unit)
+
+    @classmethod
+    def of(cls, fields: Sequence[Any]) -> Shape:
+        by_role: dict[str, list[Any]] = {}
+        for field in fields:
+            by_role.setdefault(field.role, []).append(field)
+        times = by_role.get(Role.TIME, [])
+        entity = sorted(by_role.get(Role.ENTITY_KEY, []), key=lambda f: (f.primary_key_position or 0, f.position))
+        return cls(
+            entity_keys=tuple(f.name for f in entity),
+            dimensions=tuple(f.name for f in by_role.get(Role.DIMENSION, [])),
+            time_field=times[0].name if times else None,
+            measures=tuple((f.name, f.unit) for f in by_role.get(Role.MEASURE, [])),
+        )
+
+    def problems(self) -> list[str]:
+        """Why records of this contract cannot become GDPs (empty when they can)."""
+        missing = []
+        if not self.measures:
+            missing.append("no field has the role 'measure'")
+        if not self.time_field:
+            missing.append("no field has the role 'time'")
+        return missing
+
+
+def make_candidates(shape: Shape) -> Callable[[dict[str, Any], list[str]], list[tuple[Any, ...]]]:
+    """A function: validated record → (measure, entity_key, dimensions, dimensions_key, observed_at, value,
+    unit, flags) tuples, one per measure. Dimension hashes are cached: dimension sets repeat a lot."""
+    dimension_keys: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+    entity_fields, dimension_fields, time_field, measures = (
+        shape.entity_keys,
+        shape.dimensions,
+        shape.time_field,
+        shape.measures,
+    )
+
+    def candidates(record: dict[str, Any], flags: list[str]) -> list[tuple[Any, ...]]:
+        entity_key = "|".join("" if record.get(name) is None else str(record.get(name)) for name in entity_fields)
+        values = tuple(record.get(name) for name in dimension_fields)
+        cached = dimension_keys.get(values)
+        if cached is None:
+            dims = {name: _jsonable(value) for name, value in zip(dimension_fields, values, strict=True)}
+            cached = (dims, hashlib.sha256(canonical_json(dims).encode()).hexdigest())
+            if len(dimension_keys) < 100_000:
+                dimension_keys[values] = cached
+        observed_at = as_utc_datetime(record.get(time_field))
+        return [
+            (measure, entity_key, cached[0], cached[1], observed_at, as_decimal(record.get(measure)), unit, flags)
+            for measure, unit in measures
+        ]
+
+    return candidates
+
+
+def as_utc_datetime(value: Any) -> datetime | None:
+    """Dates are taken as midnight UTC; aware datetimes are converted to UTC."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            return as_utc_datetime(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value

@@ -1,0 +1,294 @@
+"""Records in, Golden Data Points out: the ingest pipeline as a source and a steward see it."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.compute import services as compute
+from apps.host import services as host
+from apps.kernel.roles import RoleChoices
+from apps.storage.models import GoldenDataPoint, IngestionBatch, RawRecord, Rejection
+from tests.compute.conftest import activate_contract
+
+pytestmark = pytest.mark.django_db
+
+ROWS = [
+    {"sale_date": "2026-11-01", "store_id": "S001", "region": "north", "revenue": "120.50", "units": "3"},
+    {"sale_date": "2026-11-01", "store_id": "S002", "region": "south", "revenue": "80", "units": "2"},
+]
+
+
+@pytest.fixture
+def client(tenant_a, token_client):
+    return token_client(tenant_a, RoleChoices.STEWARD, scopes=["read", "write"])
+
+
+def post(client, source, body, content_type="application/json", key=None):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.generic("POST", f"/api/v1/sources/{source.pk}/batches/", body, content_type=content_type, **headers)
+
+
+def ndjson(rows):
+    return "\n".join(json.dumps(r) for r in rows) + "\n"
+
+
+def csv_body(rows):
+    header = list(rows[0])
+    return "\n".join([",".join(header), *(",".join(str(r[h]) for h in header) for r in rows)]) + "\n"
+
+
+def current(measure="revenue", entity="S001"):
+    return GoldenDataPoint.objects.current().get(measure=measure, entity_key=entity)
+
+
+class TestFormats:
+    @pytest.mark.parametrize(
+        ("content_type", "encode"),
+        [("application/json", json.dumps), ("application/x-ndjson", ndjson), ("text/csv", csv_body)],
+    )
+    def test_each_format_becomes_raw_records_and_one_gdp_per_measure(self, client, source, content_type, encode):
+        response = post(client, source, encode(ROWS), content_type)
+        assert response.status_code == 201, response.json()
+        batch = response.json()
+        assert (batch["status"], batch["received"], batch["accepted"], batch["rejected"]) == ("completed", 2, 2, 0)
+        assert batch["gdps_created"] == 4
+        assert response["Location"].endswith(f"/api/v1/batches/{batch['id']}/")
+        raw = RawRecord.objects.get(batch_id=batch["id"], position=0)
+        assert raw.payload["store_id"] == "S001"  # exactly as received
+        gdp = current()
+        assert (gdp.value, gdp.unit, gdp.dimensions) == (Decimal("120.5"), "EUR", {"region": "north"})
+        assert gdp.observed_at.date().isoformat() == "2026-11-01"
+        assert gdp.raw_record == raw
+
+    @pytest.mark.parametrize(
+        ("content_type", "body", "line"),
+        [
+            ("application/json", '[\n  {"store_id": "S001"},\n  {"store_id" "S002"}\n]', 3),
+            ("application/x-ndjson", '{"store_id": "S001"}\n{"store_id": S002}\n', 2),
+            ("text/csv", "sale_date,store_id\n2026-11-01,S001\n2026-11-02,S002,extra\n", 3),
+        ],
+    )
+    def test_a_malformed_body_is_refused_with_its_line_and_nothing_is_kept(self, client, source, content_type, body,
+                                                                           line):  # fmt: skip
+        response = post(client, source, body, content_type)
+        assert response.status_code == 400
+        problem = response.json()
+        assert problem["type"] == "urn:aurum:problem:malformed-payload"
+        assert problem["line"] == line
+        assert f"line {line}" in problem["detail"]
+        assert not IngestionBatch.objects.exists()
+
+    def test_an_unknown_media_type_is_a_415(self, client, source):
+        response = post(client, source, "<xml/>", "application/xml")
+        assert response.status_code == 415
+
+    def test_a_body_above_the_limit_is_a_413(self, client, source, settings):
+        settings.AURUM_MAX_INGEST_BYTES = 50
+        response = post(client, source, json.dumps(ROWS * 5))
+        assert response.status_code == 413
+        assert not IngestionBatch.objects.exists()
+
+
+class TestIdempotency:
+    def test_the_same_key_and_body_return_the_same_batch(self, client, source):
+        first = post(client, source, json.dumps(ROWS), key="delivery-1")
+        again = post(client, source, json.dumps(ROWS), key="delivery-1")
+        assert (first.status_code, again.status_code) == (201, 200)
+        assert again.json()["id"] == first.json()["id"]
+        assert IngestionBatch.objects.count() == 1
+        assert RawRecord.objects.count() == 2
+
+    def test_the_same_key_with_another_body_is_a_409(self, client, source):
+        post(client, source, json.dumps(ROWS), key="delivery-1")
+        response = post(client, source, json.dumps(ROWS[:1]), key="delivery-1")
+        assert response.status_code == 409
+        assert response.json()["type"] == "urn:aurum:problem:idempotency-key-reused"
+        assert IngestionBatch.objects.count() == 1
+
+
+class TestValidation:
+    def test_every_failure_is_a_rejection_never_a_silent_drop(self, client, source):
+        bad = [
+            {"sale_date": "2026-11-01", "store_id": "X1", "region": "north", "revenue": "1", "units": "1"},
+            {"sale_date": "2026-11-01", "store_id": "S003", "region": "west", "revenue": "-5", "units": "1"},
+            {"sale_date": "not a date", "store_id": "S004", "region": "north", "revenue": "1", "units": "1.5"},
+            {"store_id": "S005", "region": "north", "revenue": "1", "units": "1"},
+        ]
+        batch = post(client, source, json.dumps([*ROWS, *bad])).json()
+        assert (batch["status"], batch["accepted"], batch["rejected"]) == ("completed_with_rejections", 2, 4)
+        rules = {(r.position, r.field, r.rule) for r in Rejection.objects.filter(batch_id=batch["id"])}
+        assert (2, "store_id", "pattern") in rules
+        assert (3, "region", "allowed_values") in rules
+        assert (3, "revenue", "minimum") in rules
+        assert (5, "sale_date", "required") in rules
+        assert any(position == 4 and field == "sale_date" for position, field, _ in rules)
+        assert any(position == 4 and field == "units" for position, field, _ in rules)
+        assert RawRecord.objects.filter(batch_id=batch["id"]).count() == 6  # the raw layer keeps everything
+        assert not GoldenDataPoint.objects.filter(entity_key__in=["X1", "S003", "S004", "S005"]).exists()
+
+    def test_a_duplicate_primary_key_in_a_batch_is_rejected(self, client, source):
+        batch = post(client, source, json.dumps([ROWS[0], {**ROWS[0], "revenue": "1"}])).json()
+        assert batch["rejected"] == 1
+        assert Rejection.objects.get(batch_id=batch["id"]).rule == "primary_key"
+
+    def test_the_rejections_are_listed_by_the_api(self, client, source):
+        batch = post(client, source, json.dumps([{**ROWS[0], "store_id": "bad"}])).json()
+        listed = client.get(f"/api/v1/batches/{batch['id']}/rejections/").json()["results"]
+        assert [(r["field"], r["rule"]) for r in listed] == [("store_id", "pattern")]
+
+
+class TestQualityGate:
+    @pytest.fixture
+    def gate(self, tenant_a, people):
+        def make(on_failure):
+            policy = host.policy_create(actor=people["admin"], tenant=tenant_a, kind="quality_gate", name="gate",
+                                        parameters={"min_batch_pass_rate": 90, "on_failure": on_failure})  # fmt: skip
+            host.policy_activate(actor=people["admin"], policy=policy)
+
+        return make
+
+    BODY = json.dumps([*ROWS, {**ROWS[0], "store_id": "bad"}])  # 2 of 3 pass: 66.7 %
+
+    def test_a_refused_batch_makes_no_gdp(self, client, source, gate):
+        gate("refuse_batch")
+        batch = post(client, source, self.BODY).json()
+        assert batch["status"] == "refused"
+        assert "66.67% is below the required 90%" in batch["error"]
+        assert not GoldenDataPoint.objects.exists()
+        assert RawRecord.objects.count() == 3  # still kept as received
+
+    def test_a_gate_that_accepts_valid_records_keeps_them(self, client, source, gate):
+        gate("accept_valid_records")
+        batch = post(client, source, self.BODY).json()
+        assert batch["status"] == "completed_with_rejections"
+        assert GoldenDataPoint.objects.current().count() == 4
+        assert Rejection.objects.filter(batch_id=batch["id"], rule="quality_gate").exists()
+
+
+class TestSurvivorship:
+    def send(self, client, source, revenue, date="2026-11-01"):
+        return post(client, source, json.dumps([{**ROWS[0], "revenue": revenue, "sale_date": date}])).json()
+
+    def test_latest_wins_and_the_old_version_is_kept(self, client, source):
+        first = self.send(client, source, "100")
+        second = self.send(client, source, "110")
+        assert second["superseded"] == 1
+        versions = GoldenDataPoint.objects.filter(measure="revenue", entity_key="S001").order_by("recorded_from")
+        assert [(v.value, v.recorded_to is None) for v in versions] == [(Decimal("100"), False), (Decimal("110"), True)]
+        assert versions[0].superseded_by_batch_id == second["id"]
+        assert versions[0].batch_id == first["id"]
+
+    def test_the_same_value_again_makes_no_new_version(self, client, source):
+        self.send(client, source, "100")
+        again = self.send(client, source, "100.00")
+        assert again["superseded"] == 0
+        assert GoldenDataPoint.objects.filter(measure="revenue").count() == 1
+
+    def test_the_higher_priority_source_wins(self, tenant_a, people, client):
+        contract = activate_contract(tenant_a, people, key="prio", survivorship="source_priority")
+        gold = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="erp",
+                                     name="ERP", priority=200)  # fmt: skip
+        tin = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="sheet",
+                                    name="Sheet", priority=10)  # fmt: skip
+        self.send(client, gold, "100")
+        lost = self.send(client, tin, "999")
+        assert lost["superseded"] == 0
+        assert current().value == Decimal("100")
+        # revenue lost to the higher priority (kept as a version never current); units was unchanged
+        assert GoldenDataPoint.objects.filter(batch_id=lost["id"], recorded_to__isnull=False).count() == 1
+        self.send(client, gold, "105")
+        assert current().value == Decimal("105")
+
+    def test_a_steward_override_wins_until_removed(self, client, source):
+        self.send(client, source, "100")
+        gdp = current()
+        override = client.post(f"/api/v1/golden-data-points/{gdp.pk}/override/",
+                               {"value": "90", "reason": "till miscount"}, format="json")  # fmt: skip
+        assert override.status_code == 201, override.json()
+        self.send(client, source, "120")
+        assert current().value == Decimal("90")
+        assert current().is_override
+        removed = client.post(f"/api/v1/golden-data-points/{current().pk}/remove-override/", {}, format="json")
+        assert removed.status_code == 200
+        assert current().value == Decimal("120")  # the latest data, as the rule says
+        assert not current().is_override
+
+    def test_an_override_needs_a_reason(self, client, source):
+        self.send(client, source, "100")
+        response = client.post(f"/api/v1/golden-data-points/{current().pk}/override/", {"value": "1", "reason": ""},
+                               format="json")  # fmt: skip
+        assert response.status_code == 400
+
+
+class TestAsOfAndLineage:
+    def test_as_of_gives_what_was_believed_then(self, client, source):
+        post(client, source, json.dumps([{**ROWS[0], "revenue": "100"}]))
+        between = timezone.now()
+        post(client, source, json.dumps([{**ROWS[0], "revenue": "110"}]))
+        then = client.get("/api/v1/golden-data-points/", {"as_of": between.isoformat(), "measure": "revenue"}).json()
+        now = client.get("/api/v1/golden-data-points/", {"measure": "revenue"}).json()
+        assert [r["value"] for r in then["results"]] == ["100.0000000000"]
+        assert [r["value"] for r in now["results"]] == ["110.0000000000"]
+
+    def test_lineage_goes_back_to_the_raw_record_batch_and_source(self, client, source):
+        batch = post(client, source, json.dumps(ROWS)).json()
+        gdp = current()
+        lineage = client.get(f"/api/v1/golden-data-points/{gdp.pk}/lineage/").json()
+        assert lineage["raw_record"]["payload"]["store_id"] == "S001"
+        assert lineage["batch"]["id"] == batch["id"]
+        assert lineage["source"]["key"] == "tills"
+        assert len(lineage["history"]) == 1
+
+    def test_a_batch_lists_what_it_created_and_superseded(self, client, source):
+        first = post(client, source, json.dumps(ROWS)).json()
+        second = post(client, source, json.dumps([{**ROWS[0], "revenue": "1"}])).json()
+        created = client.get("/api/v1/golden-data-points/", {"batch": second["id"], "history": "true"}).json()
+        superseded = client.get("/api/v1/golden-data-points/", {"superseded_by_batch": second["id"],
+                                                                "history": "true"}).json()  # fmt: skip
+        assert created["count"] == 1
+        assert [(r["measure"], r["batch"]) for r in superseded["results"]] == [("revenue", first["id"])]
+
+
+class TestRawLayer:
+    def test_raw_records_cannot_be_changed_or_deleted(self, client, source):
+        from apps.storage.models import AppendOnlyError
+
+        post(client, source, json.dumps(ROWS))
+        raw = RawRecord.objects.first()
+        raw.payload = {"tampered": True}
+        with pytest.raises(AppendOnlyError):
+            raw.save()
+        with pytest.raises(AppendOnlyError):
+            RawRecord.objects.all().delete()
+        with pytest.raises(AppendOnlyError):
+            RawRecord.objects.update(hash="x")
+
+    def test_retention_deletes_only_expired_records(self, client, source, tenant_a, tenant_b):
+        from datetime import timedelta
+
+        from apps.storage.services import raw_records_expire
+
+        post(client, source, json.dumps(ROWS))
+        kept = RawRecord.objects.count()
+        assert raw_records_expire(tenant=tenant_a, older_than_days=30) == 0
+        later = timezone.now() + timedelta(days=31)
+        assert raw_records_expire(tenant=tenant_b, older_than_days=30, now=later) == 0
+        assert RawRecord.objects.count() == kept
+        assert raw_records_expire(tenant=tenant_a, older_than_days=30, now=later) == kept
+        assert GoldenDataPoint.objects.current().count() == 4  # GDPs stay; their raw link is emptied
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_database_itself_refuses_to_change_raw_records(client, source):
+    from django.db import connection, transaction
+    from django.db.utils import DatabaseError
+
+    post(client, source, json.dumps(ROWS))
+    for statement in ("UPDATE storage_rawrecord SET hash = 'x'", "DELETE FROM storage_rawrecord"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement)
+    assert RawRecord.objects.count() == 2
