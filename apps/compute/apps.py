@@ -44,3 +44,6 @@ class ComputeConfig(ModuleAppConfig):
         depends_on=("storage", "host", "runtime", "security"),
         schedules=(Schedule("Resume stalled batches", "compute.resume_stalled_batches", every_seconds=300),),
     )
+
+    def ready(self) -> None:
+        from apps.compute import obligations  # noqa: F401  (registers lineage obligation checkers)

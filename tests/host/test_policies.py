@@ -158,6 +158,8 @@ class TestEvaluation:
 
         monkeypatch.setattr(evaluation, "_obligation_checkers", dict(evaluation._obligation_checkers))
         register_obligation_checker("kpi_values_traceable_to_raw")(lambda subject: (True, "all 12 values traced."))
+        # Caller facts count only where no module registered a checker (compute registers this one).
+        evaluation._obligation_checkers.pop("sources_under_active_contract", None)
         active(admin, tenant=tenant_a, kind="lineage_obligation", name="lin",
                parameters={"requirements": ["kpi_values_traceable_to_raw", "sources_under_active_contract"]})  # fmt: skip
         facts = {"lineage": {"sources_under_active_contract": True}}
