@@ -269,3 +269,49 @@ TENANT_FACTORIES.update(
         ),
     }
 )
+
+
+# --- compute and storage in the portal: raw records, pipeline runs, normalization rules ----------
+class RawRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "storage.RawRecord"
+
+    batch = factory.SubFactory(IngestionBatchFactory)
+    tenant = factory.SelfAttribute("batch.tenant")
+    position = factory.Sequence(lambda n: n)
+    line = factory.LazyAttribute(lambda o: o.position + 1)
+    payload = factory.LazyFunction(lambda: {"store_id": "S001", "revenue": 1})
+    hash = factory.Sequence(lambda n: f"{n:064x}")
+    received_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+class PipelineRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "compute.PipelineRun"
+
+    batch = factory.SubFactory(IngestionBatchFactory)
+    tenant = factory.SelfAttribute("batch.tenant")
+
+
+class NormalizationRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "compute.NormalizationRule"
+
+    contract_version = factory.SubFactory(ContractVersionFactory)
+    kind = "trim"
+    field = "store_id"
+
+
+def _batch_of(tenant: Any) -> Any:
+    return IngestionBatchFactory(source=SourceFactory(contract=DataContractFactory(tenant=tenant)))
+
+
+TENANT_FACTORIES.update(
+    {
+        RawRecordFactory._meta.get_model_class(): lambda tenant: RawRecordFactory(batch=_batch_of(tenant)),
+        PipelineRunFactory._meta.get_model_class(): lambda tenant: PipelineRunFactory(batch=_batch_of(tenant)),
+        NormalizationRuleFactory._meta.get_model_class(): lambda tenant: NormalizationRuleFactory(
+            contract_version=ContractVersionFactory(contract=DataContractFactory(tenant=tenant))
+        ),
+    }
+)

@@ -32,6 +32,7 @@ class ComputeConfig(ModuleAppConfig):
         interfaces=Interfaces(
             urls=("/api/v1/sources/", "/api/v1/batches/"),
             events_published=("batch.received", "batch.completed"),
+            events_consumed=("contract.version_created",),
             services=(
                 "apps.compute.services.source_create",
                 "apps.compute.services.source_update",
@@ -46,4 +47,4 @@ class ComputeConfig(ModuleAppConfig):
     )
 
     def ready(self) -> None:
-        from apps.compute import obligations  # noqa: F401  (registers lineage obligation checkers)
+        from apps.compute import audit, obligations  # noqa: F401  (auditlog models; lineage obligation checkers)

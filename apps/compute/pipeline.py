@@ -76,7 +76,7 @@ def batch_process(batch_id: int) -> IngestionBatch:
         batch = _fail(batch_id, exc)
         lineage.emit_fail(run, batch, str(exc))
         _finish_run(run, batch, failed=True)
-        if not isinstance(exc, PipelineError | _expected_errors()):
+        if not isinstance(exc, (PipelineError, *_expected_errors())):
             raise
         return batch
     lineage.emit_complete(run, batch)
@@ -322,7 +322,7 @@ def _fail(batch_id: int, exc: Exception) -> IngestionBatch:
         batch.status, batch.finished_at = Status.FAILED, timezone.now()
         batch.error = (
             f"{exc}"[:4000]
-            if isinstance(exc, PipelineError | _expected_errors())
+            if isinstance(exc, (PipelineError, *_expected_errors()))
             else f"{type(exc).__name__}: {exc}"[:4000]
         )
         batch.save(update_fields=["status", "finished_at", "error", "updated_at"])

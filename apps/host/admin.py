@@ -454,6 +454,7 @@ class DataContractAdmin(_ServiceFormMixin, TenantScopedAdmin):
                     for r in base.quality_rules.select_related("field")
                 ],
                 **{name: getattr(base, name) for name in VERSION_ATTRS if name != "notes"},
+                copied_from=base,
             )
         except (ValidationError, DomainError, IntegrityError) as exc:
             self.message_user(request, f"No new version: {_refusal_text(exc)}", messages.ERROR)

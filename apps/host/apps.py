@@ -48,6 +48,7 @@ class HostConfig(ModuleAppConfig):
                 "membership.changed",
                 "membership.removed",
                 "contract.created",
+                "contract.version_created",
                 "contract.proposed",
                 "contract.approved",
                 "contract.rejected",

@@ -38,3 +38,19 @@ def test_the_caller_cannot_claim_what_the_module_can_check(tenant_a, people, con
     assert not evaluate("output.publish", PolicySubject(tenant_a, contract, facts)).allowed
     compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="s", name="S")
     assert evaluate("output.publish", PolicySubject(tenant_a, contract, facts)).allowed
+
+
+def test_a_version_made_from_another_starts_with_its_normalization_rules(
+    tenant_a, people, contract, django_capture_on_commit_callbacks
+):
+    from apps.compute.models import NormalizationRule
+
+    active = contract.versions.get(status="active")
+    with django_capture_on_commit_callbacks(execute=True):
+        draft = host.contract_version_create(
+            actor=people["steward"], contract=contract, version="1.1.0", copied_from=active,
+            fields=[{"name": f.name, "logical_type": f.logical_type, "role": f.role} for f in active.fields.all()],
+        )  # fmt: skip
+    copied = list(NormalizationRule.objects.filter(contract_version=draft).values_list("kind", "field"))
+    assert copied == list(NormalizationRule.objects.filter(contract_version=active).values_list("kind", "field"))
+    assert copied  # the fixture's contract has cast rules

@@ -75,9 +75,14 @@ def contract_version_create(
     version: str,
     fields: list[dict[str, Any]],
     quality_rules: list[dict[str, Any]] | None = None,
+    copied_from: ContractVersion | None = None,
     **attrs: Any,
 ) -> ContractVersion:
     """A new draft version with its fields and rules (rules name their field by `field`).
+
+    `copied_from` names the version it was derived from; the `contract.version_created` event
+    carries it, so modules that keep their own per-version settings (compute's normalization
+    rules) can copy them.
 
     Every problem (version attributes, each field, each rule) is reported at once, keyed by
     its path: "version", "fields/2/pattern", "quality_rules/0/field".
@@ -89,6 +94,13 @@ def contract_version_create(
         row.save()
         _save_content(row, *content)
     _log(row, "", S.DRAFT, actor, "created")
+    publish_event(
+        "contract.version_created",
+        {"contract": contract.key, "version": row.version, "version_id": row.pk,
+         "copied_from_id": copied_from.pk if copied_from is not None else None},
+        tenant=contract.tenant,
+        actor=actor,
+    )  # fmt: skip
     return row
 
 
