@@ -65,7 +65,7 @@ def source_update(*, actor: Any, source: Source, **changes: Any) -> Source:
 
 def _clean(source: Source) -> None:
     source.full_clean()
-    if source.kind == SourceKindChoices.PULL:
+    if source.kind == SourceKindChoices.PULL and source.active:  # an inactive source fetches nothing
         errors = {}
         if not source.pull_url:
             errors["pull_url"] = "A pull source needs the URL to fetch."

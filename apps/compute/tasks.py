@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from datetime import timedelta
 
 from celery import shared_task
@@ -51,7 +52,7 @@ def resume_stalled_batches() -> int:
 def pull_source(source_id: int) -> int | None:
     """Beat job of a pull source: fetch its URL through the outbound guard and ingest the body.
 
-    The body's checksum is the idempotency key, so an unchanged remote file makes no new batch.
+    A body identical to the last delivery makes no new batch.
     """
     source = Source.objects.select_related("tenant", "contract").filter(pk=source_id, active=True).first()
     if source is None:
@@ -61,9 +62,17 @@ def pull_source(source_id: int) -> int | None:
                          timeout=60)  # fmt: skip
         if response.status >= 400:
             raise RuntimeError(f"{source.pull_url} answered {response.status}")
+        digest = services.pull_body_checksum(response.body)
+        last = source.batches.order_by("-created_at", "-pk").first()
+        if last is not None and last.checksum == digest:
+            # Unchanged since the last pull: no new delivery. (A body that changes back to an
+            # older content is new again: A, B, A makes three batches.)
+            Source.objects.filter(pk=source.pk).update(last_pulled_at=timezone.now())
+            run.detail = {"source": source.key, "batch": last.pk, "new": False}
+            return last.pk
         batch, created = services.batch_receive(
             actor=None, source=source, stream=io.BytesIO(response.body), content_type=None,
-            filename=f"pull.{source.pull_format}", idempotency_key=f"pull:{services.pull_body_checksum(response.body)}",
+            filename=f"pull.{source.pull_format}", idempotency_key=f"pull:{uuid.uuid4().hex}",
         )  # fmt: skip
         Source.objects.filter(pk=source.pk).update(last_pulled_at=timezone.now())
         if created:

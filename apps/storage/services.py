@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.host.choices import SurvivorshipChoices
@@ -69,7 +70,12 @@ def _current_locked(gdp: GoldenDataPoint) -> GoldenDataPoint:
 
 def _survivor(gdp: GoldenDataPoint) -> GoldenDataPoint | None:
     """The best data-derived version of the key under its contract's survivorship rule."""
-    versions = GoldenDataPoint.objects.filter(is_override=False, **_key(gdp)).select_related("contract")
+    # Shadowed versions (a later record of their own batch replaced them) never come back.
+    versions = (
+        GoldenDataPoint.objects.filter(is_override=False, **_key(gdp))
+        .exclude(superseded_by_batch_id=F("batch_id"))
+        .select_related("contract")
+    )
     order = ["-recorded_from", "-id"]
     if gdp.contract.survivorship == SurvivorshipChoices.SOURCE_PRIORITY:
         order = ["-source_priority", *order]

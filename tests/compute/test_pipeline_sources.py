@@ -131,7 +131,7 @@ class TestPullSource:
         batch = IngestionBatch.objects.get(pk=batch_id)
         assert (batch.source_id, batch.format, batch.status) == (pull.pk, "ndjson", "completed")
         assert (batch.received, batch.accepted, batch.gdps_created) == (3, 3, 6)
-        assert batch.idempotency_key == f"pull:{batch.checksum}"
+        assert batch.idempotency_key.startswith("pull:")  # each pulled delivery gets its own key
         assert GoldenDataPoint.objects.current().get(measure="revenue", entity_key="S001").value == Decimal("120.5")
         assert feed.requests == ["/exports/sales.ndjson"]
         pull.refresh_from_db()
@@ -191,7 +191,6 @@ class TestPullSource:
         assert response.status_code == 400
         assert "pull_url" in json.dumps(response.json())
 
-    @known_bug("tasks.pull_source keys on every checksum ever pulled: A, B, A again is ignored")
     def test_a_body_that_changes_back_is_a_new_delivery(self, pull, feed):
         """A → B → A: the third pull changes the data back, so it must not be taken for a retry of the first."""
         first = pull_source(pull.pk)
@@ -202,7 +201,6 @@ class TestPullSource:
         assert third != first
         assert GoldenDataPoint.objects.current().get(measure="revenue", entity_key="S001").value == Decimal("120.5")
 
-    @known_bug("services._clean checks the pull URL even when the source is deactivated", ValidationError)
     def test_a_source_whose_allow_rule_was_removed_can_still_be_deactivated(self, pull, allow_rule, superuser,
                                                                             people):  # fmt: skip
         """Stopping the pulls is how a steward reacts to the refusal; the guard is for fetching, not stopping."""
@@ -368,7 +366,6 @@ def test_the_later_record_of_a_batch_wins_and_the_earlier_is_kept_shadowed(recei
     assert len(history) == 2
 
 
-@known_bug("storage.services._survivor breaks the recorded_from tie by id: the shadowed record comes back")
 def test_removing_an_override_brings_back_the_batch_winner_not_the_shadowed_record(receipts, client):
     post(client, receipts, [receipt({**ROWS[0], "revenue": "100"}, "R1"), receipt({**ROWS[0], "revenue": "150"}, "R2")])
     winner = GoldenDataPoint.objects.current().get(measure="revenue", entity_key="S001")
