@@ -31,7 +31,6 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from apps.compute.models import PipelineRun
 from apps.host.models import ContractField, DataContract
 from apps.kernel.admin import ReadOnlyTenantScopedAdmin
 from apps.kernel.context import get_tenant_context
@@ -435,7 +434,8 @@ class IngestionBatchAdmin(IngestStyles, ReadOnlyTenantScopedAdmin):
             "gdps_created_url": f"{gdps}?{urlencode({'batch': batch.pk, 'belief': 'all'})}",
             "gdps_superseded_url": f"{gdps}?{urlencode({'superseded_by_batch': batch.pk, 'belief': 'all'})}",
             "raw_records_url": f"{reverse('admin:storage_rawrecord_changelist')}?{urlencode({'batch': batch.pk})}",
-            "runs": PipelineRun.objects.filter(batch=batch).order_by("-started_at")[:5],
+            # Runs belong to compute; storage links to them rather than importing its models.
+            "runs_url": f"{reverse('admin:compute_pipelinerun_changelist')}?{urlencode({'batch': batch.pk})}",
         }
 
 
