@@ -17,6 +17,8 @@ across chunks.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,20 +29,21 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.compute import lineage
 from apps.compute.ingest.parsers import iter_records
 from apps.compute.models import PipelineRun, Source
 from apps.compute.normalize import compile_steps, steps_from_rules
-from apps.compute.records import Shape, make_candidates, record_hash
+from apps.compute.records import Shape, hashed_json, make_candidates, record_hash
 from apps.compute.validate import compile_validator, specs_from_version
 from apps.host.choices import PolicyKindChoices
 from apps.host.policies.evaluation import PolicySubject, evaluate
 from apps.runtime.events import publish_event
 from apps.storage import bulk
 from apps.storage.choices import BatchStatusChoices as Status
-from apps.storage.merge import merge_batch
+from apps.storage.merge import merge_batch, refresh_staging_statistics
 from apps.storage.models import IngestionBatch, RawRecord, StagedValue, UniqueValue
 
 logger = logging.getLogger(__name__)
@@ -58,6 +61,12 @@ class Plan:
     rules: Any
     candidates: Any
     shape: Shape
+    # Whether the validator needs each record's digest (a whole-record unique or duplicate_ratio rule): it
+    # keeps every digest it is given for the whole batch, so it is given them only then.
+    needs_digest: bool = True
+    # Whether another batch of the source has raw records (once true it stays so): until then no record
+    # can be a duplicate of an earlier delivery, and the per-chunk lookup is skipped.
+    earlier_batches: bool = False
 
 
 def batch_process(batch_id: int) -> IngestionBatch:
@@ -113,15 +122,17 @@ def _plan(batch: IngestionBatch) -> Plan:
     if shape.problems():
         raise PipelineError(f"Contract {version} cannot produce Golden Data Points: {'; '.join(shape.problems())}.")
     field_specs, rule_specs = specs_from_version(version)
+    validator = compile_validator(field_specs, rule_specs)
     return Plan(
         batch=batch,
         source=batch.source,
         version=version,
         normalizer=compile_steps(steps_from_rules(version.normalization_rules.all())),
-        validator=compile_validator(field_specs, rule_specs),
+        validator=validator,
         rules=rule_specs,
         candidates=make_candidates(shape),
         shape=shape,
+        needs_digest=getattr(validator, "_needs_digest", True),
     )
 
 
@@ -142,49 +153,80 @@ def _check_syntax(plan: Plan) -> None:
 def _ingest_chunks(plan: Plan) -> None:
     size = settings.AURUM_INGEST_CHUNK_SIZE
     records = _records(plan)
-    while chunk := list(islice(records, size)):
-        if chunk[-1].position <= plan.batch.processed_through:
-            for record in chunk:  # already committed: rebuild the in-memory state only
-                _validate(plan, record)
-            continue
-        _ingest_chunk(plan, chunk)
+    with _young_collections_only():
+        while chunk := list(islice(records, size)):
+            if chunk[-1].position <= plan.batch.processed_through:
+                for record in chunk:  # already committed: rebuild the in-memory state only
+                    _validate(plan, record)
+            else:
+                _ingest_chunk(plan, chunk)
+            gc.collect(1)
 
 
-def _validate(plan: Plan, record: Any) -> tuple[dict[str, Any], list[Any], str]:
-    """Normalize and validate one record; also feeds the batch profile. Returns its hash too."""
+@contextlib.contextmanager
+def _young_collections_only() -> Iterator[None]:
+    """A chunk allocates millions of short-lived objects, which reference counting frees; the automatic
+    cyclic collections they trigger would also rescan, again and again, what the batch keeps alive (the
+    validator's keys, growing with the batch): a third of the pipeline's Python time. So the automatic
+    collector is off while the chunks run, and the young generations (where any cycle made by a chunk
+    is) are collected after each chunk."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _validate(plan: Plan, record: Any) -> tuple[dict[str, Any], list[Any], str, str]:
+    """Normalize and validate one record; also feeds the batch profile. Returns its hash (record_hash) and
+    the canonical JSON text it was computed from too."""
     normalized, problems = plan.normalizer(record.payload)
-    digest = record_hash(record.payload)
+    text, digest = hashed_json(record.payload)
     # The validator also keeps the batch profile (counts, nulls, newest time, duplicates).
-    violations = [*problems, *plan.validator.validate(normalized, digest=digest)]
-    return normalized, violations, digest
+    violations = [*problems, *plan.validator.validate(normalized, digest=digest if plan.needs_digest else None)]
+    return normalized, violations, digest, text
 
 
 @transaction.atomic
 def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
-    batch, tenant_id = plan.batch, plan.batch.tenant_id
+    batch, tenant_id, batch_id = plan.batch, plan.batch.tenant_id, plan.batch.pk
     now = timezone.now()
     validated = [(record, *_validate(plan, record)) for record in chunk]
     ids = bulk.next_ids(RawRecord, len(chunk))
-    duplicates = _earlier_duplicates(plan, [digest for *_, digest in validated])
+    duplicates = _earlier_duplicates(plan, [digest for _, _, _, digest, _ in validated])
     unique_clashes = _unique_clashes(plan, validated, ids)
     raw_rows, rejection_rows, staged_rows = [], [], []
     accepted = rejected = 0
-    for raw_id, (record, normalized, violations, digest) in zip(ids, validated, strict=True):
-        raw_rows.append((raw_id, tenant_id, batch.pk, record.position, record.line, record.payload, digest, now))
-        violations = violations + unique_clashes.get(record.position, [])
+    # On PostgreSQL the payload is COPied as the canonical JSON text already made for the hash (jsonb
+    # keeps no key order); elsewhere the JSON column stores the text as given, so the dict is kept.
+    as_text = bulk.JsonText if bulk.is_postgres() else None
+    candidates = plan.candidates
+    for raw_id, (record, normalized, violations, digest, text) in zip(ids, validated, strict=True):
+        position = record.position
+        payload = record.payload if as_text is None else as_text(text)
+        raw_rows.append((raw_id, tenant_id, batch_id, position, record.line, payload, digest, now))
+        if unique_clashes:
+            violations = violations + unique_clashes.get(position, [])
+        if not violations:  # the common case
+            accepted += 1
+            for candidate in candidates(normalized, []):
+                staged_rows.append((batch_id, raw_id, position, *candidate, ""))
+            continue
         errors = False
         for v in violations:
             severity = getattr(v, "severity", "error")
             errors = errors or severity == "error"
-            rejection_rows.append((tenant_id, batch.pk, raw_id, record.position, record.line, v.field, v.rule,
+            rejection_rows.append((tenant_id, batch_id, raw_id, position, record.line, v.field, v.rule,
                                    severity, v.message, str(getattr(v, "value", ""))[:1000]))  # fmt: skip
         if errors:
             rejected += 1
             continue
         accepted += 1
         flags = sorted({f"{v.rule}:{v.field}" if v.field else v.rule for v in violations})
-        for candidate in plan.candidates(normalized, flags):
-            staged_rows.append((batch.pk, raw_id, record.position, *candidate, ""))
+        for candidate in candidates(normalized, flags):
+            staged_rows.append((batch_id, raw_id, position, *candidate, ""))
     bulk.write_raw_records(raw_rows)
     bulk.write_rejections(rejection_rows)
     bulk.write_staged_values(staged_rows)
@@ -204,11 +246,36 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
 def _earlier_duplicates(plan: Plan, hashes: list[str]) -> int:
     """Records identical to one this source delivered in an earlier batch (repeats within the
     batch are counted in SQL at its end, so no per-record set has to live in memory)."""
-    earlier = set(
-        RawRecord.objects.filter(hash__in=set(hashes), batch__source=plan.source)
-        .exclude(batch=plan.batch)
-        .values_list("hash", flat=True)
-    )
+    if not plan.earlier_batches:
+        plan.earlier_batches = (
+            IngestionBatch.objects.filter(source=plan.source)
+            .exclude(pk=plan.batch.pk)
+            .filter(Exists(RawRecord.objects.filter(batch=OuterRef("pk"))))
+            .exists()
+        )
+        if not plan.earlier_batches:
+            return 0  # the lookup below could find nothing
+    if bulk.is_postgres():
+        # One index probe per distinct hash (LATERAL … LIMIT 1), whatever the statistics say: left to the
+        # planner, `hash = ANY(…)` may scan every raw record of the source's batches for each chunk. Its
+        # cost estimate can be high enough to JIT-compile it, which alone takes longer than the probes.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")  # for the chunk's transaction
+            cursor.execute(
+                "SELECT u.hash FROM unnest(%s::text[]) AS u(hash) CROSS JOIN LATERAL ("
+                " SELECT 1 FROM storage_rawrecord r JOIN storage_ingestionbatch b ON b.id = r.batch_id"
+                " WHERE r.hash = u.hash AND b.source_id = %s AND r.batch_id <> %s LIMIT 1) AS found",
+                [list(set(hashes)), plan.source.pk, plan.batch.pk],
+            )
+            earlier = {row[0] for row in cursor.fetchall()}
+    else:
+        earlier = set(
+            RawRecord.objects.filter(hash__in=set(hashes), batch__source=plan.source)
+            .exclude(batch=plan.batch)
+            .values_list("hash", flat=True)
+        )
+    if not earlier:
+        return 0
     return sum(1 for digest in hashes if digest in earlier)
 
 
@@ -226,7 +293,7 @@ def _unique_clashes(plan: Plan, validated: list[Any], ids: list[int]) -> dict[in
     if not fields:
         return {}
     wanted = {(name, record_hash({"v": normalized.get(name)})): record.position
-              for record, normalized, _, _ in validated for name in fields if normalized.get(name) is not None}  # fmt: skip
+              for record, normalized, *_ in validated for name in fields if normalized.get(name) is not None}  # fmt: skip
     existing = UniqueValue.objects.filter(
         contract_id=plan.version.contract_id, field__in=fields, value_hash__in={h for _, h in wanted}
     ).values_list("field", "value_hash")
@@ -247,7 +314,7 @@ def _remember_unique_values(plan: Plan, validated: list[Any], ids: list[int]) ->
     rows = [
         UniqueValue(tenant_id=plan.batch.tenant_id, contract_id=plan.version.contract_id, field=name,
                     value_hash=record_hash({"v": normalized.get(name)}), raw_record_id=raw_id)
-        for raw_id, (_, normalized, violations, _) in zip(ids, validated, strict=True)
+        for raw_id, (_, normalized, violations, *_) in zip(ids, validated, strict=True)
         if not any(getattr(v, "severity", "error") == "error" for v in violations)
         for name in fields if normalized.get(name) is not None
     ]  # fmt: skip
@@ -265,6 +332,8 @@ def _decide_and_merge(plan: Plan) -> IngestionBatch:
     refuse_whole = any(v.severity == "error" for v in batch_level) or (
         not decision.allowed and (gate is None or gate.parameters.get("on_failure", "refuse_batch") == "refuse_batch")
     )
+    if not refuse_whole:
+        refresh_staging_statistics()
     with transaction.atomic():
         bulk.write_rejections([
             (batch.tenant_id, batch.pk, None, None, None, v.field, v.rule, v.severity, v.message, str(v.value)[:1000])

@@ -12,14 +12,25 @@ from typing import Any
 
 from apps.host.choices import FieldRoleChoices as Role
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
 
 def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    """json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str), with one
+    encoder made once instead of one per call."""
+    return _CANONICAL.encode(value)
 
 
 def record_hash(payload: dict[str, Any]) -> str:
     """Identity of a record as received, independent of key order."""
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+
+def hashed_json(payload: dict[str, Any]) -> tuple[str, str]:
+    """(canonical JSON text, record_hash) of a payload, serialized once: the pipeline stores the text as the
+    raw record's payload on PostgreSQL (jsonb keeps no key order, so it is the same value)."""
+    text = canonical_json(payload)
+    return text, hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -57,27 +68,47 @@ class Shape:
 
 def make_candidates(shape: Shape) -> Callable[[dict[str, Any], list[str]], list[tuple[Any, ...]]]:
     """A function: validated record → (measure, entity_key, dimensions, dimensions_key, observed_at, value,
-    unit, flags) tuples, one per measure. Dimension hashes are cached: dimension sets repeat a lot."""
-    dimension_keys: dict[tuple[Any, ...], tuple[dict[str, Any], str]] = {}
+    unit, flags) tuples, one per measure. Dimension sets and times repeat a lot, so their conversions are
+    cached (bounded); the dimensions are a JsonDict that carries its canonical JSON text for COPY."""
+    from apps.storage.bulk import JsonDict
+
+    dimension_keys: dict[tuple[Any, ...], tuple[JsonDict, str]] = {}
+    times: dict[Any, datetime | None] = {}
     entity_fields, dimension_fields, time_field, measures = (
         shape.entity_keys,
         shape.dimensions,
         shape.time_field,
         shape.measures,
     )
+    single_entity = entity_fields[0] if len(entity_fields) == 1 else None
 
     def candidates(record: dict[str, Any], flags: list[str]) -> list[tuple[Any, ...]]:
-        entity_key = "|".join("" if record.get(name) is None else str(record.get(name)) for name in entity_fields)
-        values = tuple(record.get(name) for name in dimension_fields)
+        get = record.get
+        if single_entity is not None:
+            entity = get(single_entity)
+            entity_key = "" if entity is None else str(entity)
+        else:
+            entity_key = "|".join("" if get(name) is None else str(get(name)) for name in entity_fields)
+        values = tuple([get(name) for name in dimension_fields])
         cached = dimension_keys.get(values)
         if cached is None:
-            dims = {name: _jsonable(value) for name, value in zip(dimension_fields, values, strict=True)}
-            cached = (dims, hashlib.sha256(canonical_json(dims).encode()).hexdigest())
+            dims = JsonDict({name: _jsonable(value) for name, value in zip(dimension_fields, values, strict=True)})
+            dims.json = canonical_json(dims)
+            cached = (dims, hashlib.sha256(dims.json.encode()).hexdigest())
             if len(dimension_keys) < 100_000:
                 dimension_keys[values] = cached
-        observed_at = as_utc_datetime(record.get(time_field))
+        moment = get(time_field)
+        try:
+            observed_at = times[moment]
+        except KeyError:
+            observed_at = as_utc_datetime(moment)
+            if len(times) < 100_000:
+                times[moment] = observed_at
+        except TypeError:
+            observed_at = as_utc_datetime(moment)
+        dims, dims_key = cached
         return [
-            (measure, entity_key, cached[0], cached[1], observed_at, as_decimal(record.get(measure)), unit, flags)
+            (measure, entity_key, dims, dims_key, observed_at, as_decimal(get(measure)), unit, flags)
             for measure, unit in measures
         ]
 

@@ -2,13 +2,18 @@
 
 Per-row ORM saves cost ~100 µs each; the pipeline writes millions of rows, so it writes
 lists of tuples here instead. Both paths take the same rows and give the same result.
+
+On PostgreSQL the rows are formatted as COPY text here, in one pass per chunk, rather than
+adapted value by value (`copy.write_row` and a `Jsonb` wrapper per JSON value cost several
+times more). JSON values that were already serialized travel as `JsonText` (the text) or
+`JsonDict` (a dict that carries its text), so nothing is serialized twice.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,6 +27,19 @@ REJECTION_COLUMNS = ("tenant_id", "batch_id", "raw_record_id", "position", "line
 STAGED_COLUMNS = ("batch_id", "raw_record_id", "position", "measure", "entity_key", "dimensions", "dimensions_key",
                   "observed_at", "value", "unit", "quality_flags", "outcome")  # fmt: skip
 JSON_COLUMNS = {"payload", "dimensions", "quality_flags"}
+COPY_BLOCK_ROWS = 2000  # rows per write: the server parses a block while the next one is formatted
+
+
+class JsonText(str):
+    """A value of a JSON column given as its JSON text (written as is)."""
+
+    __slots__ = ()
+
+
+class JsonDict(dict):
+    """A dict for a JSON column that carries its JSON text in `json` (set it once, never change the dict)."""
+
+    __slots__ = ("json",)
 
 
 def is_postgres() -> bool:
@@ -35,8 +53,10 @@ def next_ids(model: type, count: int) -> list[int]:
     table = model._meta.db_table
     if is_postgres():
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count]
+            cursor.execute(  # the sequence looked up once, not once per value (5x faster)
+                "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) "
+                "SELECT nextval(s.seq) FROM s, generate_series(1, %s)",
+                [table, count],
             )
             return [row[0] for row in cursor.fetchall()]
     # SQLite: the writer holds the database's write lock for the whole transaction, so the
@@ -54,16 +74,8 @@ def write_rows(model: type, columns: Sequence[str], rows: Sequence[Sequence[Any]
     table = model._meta.db_table
     json_at = [i for i, column in enumerate(columns) if column in JSON_COLUMNS]
     if is_postgres():
-        from psycopg.types.json import Jsonb
-
-        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            for row in rows:
-                if json_at:
-                    row = list(row)
-                    for i in json_at:
-                        row[i] = Jsonb(row[i])
-                copy.write_row(row)
+        fields = [_json_field if column in JSON_COLUMNS else _field for column in columns]
+        _copy(table, columns, ("\t".join([f(v) for f, v in zip(fields, row, strict=True)]) + "\n" for row in rows))
         return len(rows)
     placeholders = ", ".join(["%s"] * len(columns))
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders})"
@@ -72,7 +84,13 @@ def write_rows(model: type, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for row in rows:
         row = list(row)
         for i in json_at:
-            row[i] = json.dumps(row[i], default=str)
+            value = row[i]
+            if isinstance(value, JsonText):
+                row[i] = str(value)
+            elif isinstance(value, JsonDict):
+                row[i] = value.json
+            else:
+                row[i] = json.dumps(value, default=str)
         for i, value in enumerate(row):
             if isinstance(value, datetime):
                 row[i] = adapt_datetime(value)  # Django's own storage format (naive UTC text)
@@ -85,7 +103,21 @@ def write_rows(model: type, columns: Sequence[str], rows: Sequence[Sequence[Any]
 
 
 def write_raw_records(rows: Sequence[Sequence[Any]]) -> int:
-    return write_rows(RawRecord, RAW_COLUMNS, rows)
+    """Rows in RAW_COLUMNS order; the payload a dict, or its JSON text as `JsonText`."""
+    if not rows or not is_postgres():
+        return write_rows(RawRecord, RAW_COLUMNS, rows)
+    stamps: dict[Any, str] = {}
+
+    def lines() -> Iterable[str]:
+        for raw_id, tenant_id, batch_id, position, line, payload, digest, received_at in rows:
+            stamp = stamps.get(received_at)
+            if stamp is None:
+                stamp = stamps[received_at] = _field(received_at)
+            yield (f"{raw_id}\t{tenant_id}\t{batch_id}\t{position}\t{line}\t"
+                   f"{_json_field(payload)}\t{_text(digest)}\t{stamp}\n")  # fmt: skip
+
+    _copy(RawRecord._meta.db_table, RAW_COLUMNS, lines())
+    return len(rows)
 
 
 def write_rejections(rows: Sequence[Sequence[Any]]) -> int:
@@ -93,4 +125,104 @@ def write_rejections(rows: Sequence[Sequence[Any]]) -> int:
 
 
 def write_staged_values(rows: Sequence[Sequence[Any]]) -> int:
-    return write_rows(StagedValue, STAGED_COLUMNS, rows)
+    """Rows in STAGED_COLUMNS order, as pipeline candidates give them (JsonDict dimensions, a flags list)."""
+    if not rows or not is_postgres():
+        return write_rows(StagedValue, STAGED_COLUMNS, rows)
+    stamps: dict[Any, str] = {}
+    texts: dict[str, str] = {}
+
+    def text(value: str) -> str:  # measures, units, outcomes and dimension keys repeat: escape each once
+        escaped = texts.get(value)
+        if escaped is None:
+            escaped = _text(value)
+            if len(texts) < 10_000:
+                texts[value] = escaped
+        return escaped
+
+    def lines() -> Iterable[str]:
+        for (batch_id, raw_id, position, measure, entity_key, dims, dims_key, observed_at, value, unit, flags,
+             outcome) in rows:  # fmt: skip
+            stamp = stamps.get(observed_at)
+            if stamp is None:
+                stamp = stamps[observed_at] = _field(observed_at)
+            number = "\\N" if value is None else _numeric(value)
+            flag_text = "[]" if type(flags) is list and not flags else _json_field(flags)
+            yield (f"{batch_id}\t{raw_id}\t{position}\t{text(measure)}\t{_text(entity_key)}\t"
+                   f"{_json_field(dims)}\t{text(dims_key)}\t{stamp}\t{number}\t{text(unit)}\t{flag_text}\t"
+                   f"{text(outcome)}\n")  # fmt: skip
+
+    _copy(StagedValue._meta.db_table, STAGED_COLUMNS, lines())
+    return len(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# COPY text format (PostgreSQL): tab-separated, \N for NULL, backslash escapes
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy(table: str, columns: Sequence[str], lines: Iterable[str]) -> None:
+    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+    block: list[str] = []
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for line in lines:
+            block.append(line)
+            if len(block) >= COPY_BLOCK_ROWS:
+                copy.write("".join(block))
+                block.clear()
+        if block:
+            copy.write("".join(block))
+
+
+def _text(value: str) -> str:
+    """A string as a COPY text field: backslash, tab and line ends escaped; NUL refused as psycopg does."""
+    if value.isprintable() and "\\" not in value:
+        return value
+    if "\x00" in value:
+        from psycopg import DataError
+
+        raise DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return value.translate(_ESCAPES)
+
+
+def _numeric(value: Any) -> str:
+    if type(value) is Decimal and not value.is_finite():
+        if value.is_nan():
+            return "NaN"
+        return "-Infinity" if value.is_signed() else "Infinity"
+    return str(value)
+
+
+def _field(value: Any) -> str:
+    """Any non-JSON column value as a COPY text field."""
+    if value is None:
+        return "\\N"
+    kind = type(value)
+    if kind is str:
+        return _text(value)
+    if kind is bool:
+        return "t" if value else "f"
+    if kind is int or kind is Decimal or kind is float:
+        return _numeric(value) if kind is not float else repr(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict | list):
+        return _json_field(value)
+    return _text(str(value))
+
+
+def _json_field(value: Any) -> str:
+    """A JSON column value as a COPY text field."""
+    if value is None:
+        return "\\N"
+    kind = type(value)
+    if kind is JsonText:
+        text = value
+    elif kind is JsonDict:
+        text = value.json
+    else:
+        text = json.dumps(value)
+    if "\\" in text or "\n" in text or "\r" in text or "\t" in text:  # e.g. JsonText with whitespace
+        return text.translate(_ESCAPES)
+    return text

@@ -111,11 +111,12 @@ class RawRecord(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
-    batch = models.ForeignKey(IngestionBatch, on_delete=models.PROTECT, related_name="raw_records")
+    # Looked up through the (batch, position) unique index: no index of its own.
+    batch = models.ForeignKey(IngestionBatch, on_delete=models.PROTECT, related_name="raw_records", db_index=False)
     position = models.PositiveIntegerField()
     line = models.PositiveIntegerField(help_text="Line of the record in the payload (1-based).")
     payload = models.JSONField()
-    hash = models.CharField(max_length=64, db_index=True)
+    hash = models.CharField(max_length=64)
     received_at = models.DateTimeField()
 
     objects = RawRecordQuerySet.as_manager()
@@ -123,6 +124,8 @@ class RawRecord(models.Model):
     class Meta:
         ordering = ["batch", "position"]
         constraints = [models.UniqueConstraint(fields=["batch", "position"], name="storage_raw_unique_position")]
+        # Equality only (earlier duplicates): no varchar_pattern_ops twin, as db_index=True would add.
+        indexes = [models.Index(fields=["hash"], name="storage_raw_by_hash")]
 
     def __str__(self) -> str:
         return f"record {self.position} of batch {self.batch_id}"
@@ -187,7 +190,8 @@ class GoldenDataPoint(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
-    contract = models.ForeignKey("host.DataContract", on_delete=models.PROTECT, related_name="+")
+    # Looked up through storage_gdp_by_time, which starts with it: no index of its own.
+    contract = models.ForeignKey("host.DataContract", on_delete=models.PROTECT, related_name="+", db_index=False)
     contract_version = models.ForeignKey("host.ContractVersion", on_delete=models.PROTECT, related_name="+")
     measure = models.CharField(max_length=200)
     entity_key = models.CharField(max_length=500)
@@ -202,17 +206,25 @@ class GoldenDataPoint(models.Model):
     batch = models.ForeignKey(
         IngestionBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="golden_data_points"
     )
-    # Emptied (not blocked) when the retention job expires the raw record.
-    raw_record = models.ForeignKey(RawRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Emptied (not blocked) when the retention job expires the raw record. Indexed by storage_gdp_by_raw.
+    raw_record = models.ForeignKey(
+        RawRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
     recorded_from = models.DateTimeField()
     recorded_to = models.DateTimeField(null=True, blank=True)
+    # Empty on most rows: partial indexes (Meta) hold only the rows that have one.
     superseded_by_batch = models.ForeignKey(
-        IngestionBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_data_points"
+        IngestionBatch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="superseded_data_points",
+        db_index=False,
     )
     is_override = models.BooleanField(default=False)
     override_reason = models.TextField(blank=True)
     overridden_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
 
     objects = GoldenDataPointQuerySet.as_manager()
@@ -230,6 +242,16 @@ class GoldenDataPoint(models.Model):
         indexes = [
             models.Index(fields=["contract", "measure", "observed_at"], name="storage_gdp_by_time"),
             models.Index(fields=["raw_record"], name="storage_gdp_by_raw"),
+            models.Index(
+                fields=["superseded_by_batch"],
+                condition=models.Q(superseded_by_batch__isnull=False),
+                name="storage_gdp_by_superseding",
+            ),
+            models.Index(
+                fields=["overridden_by"],
+                condition=models.Q(overridden_by__isnull=False),
+                name="storage_gdp_by_overrider",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -245,8 +267,15 @@ class StagedValue(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    batch = models.ForeignKey(IngestionBatch, on_delete=models.CASCADE, related_name="+")
-    raw_record = models.ForeignKey(RawRecord, on_delete=models.CASCADE, related_name="+")
+    # Transient rows written only by the pipeline, in the transaction of the raw records they point to,
+    # and deleted by it (cascades stay Django's): no database-level foreign keys, whose per-row checks
+    # cost more than the COPY itself, and only the (batch, position) index, which the merge reads by.
+    batch = models.ForeignKey(
+        IngestionBatch, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    raw_record = models.ForeignKey(
+        RawRecord, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     position = models.PositiveIntegerField()
     measure = models.CharField(max_length=200)
     entity_key = models.CharField(max_length=500)
@@ -284,3 +313,4 @@ class UniqueValue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field} #{self.value_hash[:12]}"
+
