@@ -238,6 +238,7 @@ SPECTACULAR_SETTINGS = {
         "PayloadFormatEnum": "apps.storage.choices.PayloadFormatChoices",
         "SourceKindEnum": "apps.compute.choices.SourceKindChoices",
         "BatchStatusEnum": "apps.storage.choices.BatchStatusChoices",
+        "CalendarKindEnum": "apps.storage.calendars.choices.CalendarKindChoices",
     },
 }
 

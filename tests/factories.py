@@ -7,7 +7,7 @@ through the API or admin without a factory.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -315,3 +315,85 @@ TENANT_FACTORIES.update(
         ),
     }
 )
+
+
+# --- trust: the evidence ledger ----------------------------------------------------------------
+class EvidenceRecordFactory(factory.django.DjangoModelFactory):
+    """An entry appended through the ledger's service, so sequence and hashes are right."""
+
+    class Meta:
+        model = "trust.EvidenceRecord"
+
+    tenant = factory.SubFactory(TenantFactory)
+    kind = "contract.approved"
+    subject = factory.Sequence(lambda n: f"contract dataset-{n} 1.0.0")
+    content = factory.LazyAttribute(lambda o: {"contract": o.subject.split()[1], "version": "1.0.0"})
+    actor = None
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> Any:
+        from apps.trust.services import evidence_append
+
+        return evidence_append(**kwargs)
+
+
+TENANT_FACTORIES[EvidenceRecordFactory._meta.get_model_class()] = lambda tenant: EvidenceRecordFactory(tenant=tenant)
+
+
+# --- storage: calendars, period tables, period states --------------------------------------------
+class CalendarFactory(factory.django.DjangoModelFactory):
+    """A tenant's Gregorian calendar; `tenant=None` makes a platform calendar (visible to every tenant)."""
+
+    class Meta:
+        model = "storage.Calendar"
+
+    tenant = factory.SubFactory(TenantFactory)
+    key = factory.Sequence(lambda n: f"calendar-{n}")
+    name = factory.LazyAttribute(lambda o: o.key.replace("-", " ").title())
+    kind = "gregorian"
+
+
+class CalendarPeriodFactory(factory.django.DjangoModelFactory):
+    """One fiscal period row (real tables come from calendar_generate)."""
+
+    class Meta:
+        model = "storage.CalendarPeriod"
+
+    calendar = factory.SubFactory(CalendarFactory)
+    level = "period"
+    start = date(2026, 1, 1)
+    end = date(2026, 1, 31)
+    label = factory.Sequence(lambda n: f"FY2026-P{n:02d}")
+    fiscal_year = 2026
+    number = 1
+    index = factory.Sequence(lambda n: 2026 * 12 + n)
+    year_label = "FY2026"
+
+
+class PeriodStateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "storage.PeriodState"
+
+    period = factory.SubFactory(CalendarPeriodFactory)
+    tenant = factory.SelfAttribute("period.calendar.tenant")
+    state = "soft_closed"
+    changed_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+def _calendar_of(tenant: Any) -> Any:
+    return CalendarFactory(tenant=tenant)
+
+
+TENANT_FACTORIES.update(
+    {
+        CalendarFactory._meta.get_model_class(): lambda tenant: _calendar_of(tenant),
+        CalendarPeriodFactory._meta.get_model_class(): lambda tenant: CalendarPeriodFactory(
+            calendar=_calendar_of(tenant)
+        ),
+        PeriodStateFactory._meta.get_model_class(): lambda tenant: PeriodStateFactory(
+            tenant=tenant, period=CalendarPeriodFactory(calendar=_calendar_of(tenant))
+        ),
+    }
+)
+# Platform calendars (no tenant) are not PLATFORM_FACTORIES material: tenants do see them, read-only.
+# tests/storage/test_calendars.py covers them (listed and readable by every tenant, writes refused).

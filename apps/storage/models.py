@@ -314,3 +314,5 @@ class UniqueValue(models.Model):
     def __str__(self) -> str:
         return f"{self.field} #{self.value_hash[:12]}"
 
+
+from apps.storage.calendars.models import Calendar, CalendarPeriod, PeriodState  # noqa: E402,F401
