@@ -22,6 +22,7 @@ api_v1 = [
     path("", include("apps.compute.api.urls")),
     path("", include("apps.storage.api.urls")),
     path("", include("apps.trust.api.urls")),
+    path("", include("apps.consumption.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

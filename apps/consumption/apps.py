@@ -15,5 +15,5 @@ class ConsumptionConfig(ModuleAppConfig):
             Module("Catalogs", "Data product catalog with discovery."),
         ),
         interfaces=Interfaces(),
-        depends_on=("storage", "host", "access", "security", "runtime"),
+        depends_on=("storage", "host", "access", "security", "utilities", "runtime"),
     )
