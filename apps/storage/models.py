@@ -8,6 +8,14 @@ from django.db import models
 from apps.kernel.models import TenantOwnedModel, TenantQuerySet
 from apps.storage.choices import BatchStatusChoices, PayloadFormatChoices, RejectionSeverityChoices
 
+# ROW_FK_NOTE: raw records and Golden Data Points are the two tables written a million rows at a time.
+# Their foreign keys are Django's only (db_constraint=False): a database foreign key is checked row by
+# row (deferred: queued and fired at commit), which for a GDP's six references cost ~12x the insert
+# itself and was most of an ingest's time. Integrity comes from the one writer instead: the pipeline
+# writes these columns from the batch it holds (one tenant, source, contract version) and from raw
+# record ids of its own transaction; their parents are PROTECT, and Django's delete collector still
+# applies PROTECT and SET_NULL (retention) because the relations remain model foreign keys.
+
 
 class IngestionBatch(TenantOwnedModel):
     """One delivery of records from a source, processed under one contract version.
@@ -110,9 +118,13 @@ class RawRecord(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
+    # No database foreign keys (see ROW_FK_NOTE): written only by the pipeline's COPY, whose batch and
+    # tenant are the batch being processed.
+    tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+", db_constraint=False)
     # Looked up through the (batch, position) unique index: no index of its own.
-    batch = models.ForeignKey(IngestionBatch, on_delete=models.PROTECT, related_name="raw_records", db_index=False)
+    batch = models.ForeignKey(
+        IngestionBatch, on_delete=models.PROTECT, related_name="raw_records", db_index=False, db_constraint=False
+    )
     position = models.PositiveIntegerField()
     line = models.PositiveIntegerField(help_text="Line of the record in the payload (1-based).")
     payload = models.JSONField()
@@ -189,10 +201,22 @@ class GoldenDataPoint(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
+    # No database foreign keys but overridden_by's (see ROW_FK_NOTE): the merge writes these columns
+    # set-based, from the batch being merged and the raw records of its own transaction.
+    # Every index is paid per written row, twice when a version is superseded, so only what a read path
+    # uses is indexed. Tenant: reads of current versions go through storage_gdp_one_current_version,
+    # which starts with it.
+    tenant = models.ForeignKey(
+        "host.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     # Looked up through storage_gdp_by_time, which starts with it: no index of its own.
-    contract = models.ForeignKey("host.DataContract", on_delete=models.PROTECT, related_name="+", db_index=False)
-    contract_version = models.ForeignKey("host.ContractVersion", on_delete=models.PROTECT, related_name="+")
+    contract = models.ForeignKey(
+        "host.DataContract", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
+    # Contract versions and sources are never deleted (retired, deactivated), so no reverse lookup needs these.
+    contract_version = models.ForeignKey(
+        "host.ContractVersion", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     measure = models.CharField(max_length=200)
     entity_key = models.CharField(max_length=500)
     dimensions = models.JSONField(default=dict)
@@ -201,15 +225,24 @@ class GoldenDataPoint(models.Model):
     value = models.DecimalField(max_digits=30, decimal_places=10, null=True)
     unit = models.CharField(max_length=50, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)
-    source = models.ForeignKey("compute.Source", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    source = models.ForeignKey(
+        "compute.Source", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     source_priority = models.SmallIntegerField(default=0)
     batch = models.ForeignKey(
-        IngestionBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="golden_data_points"
+        IngestionBatch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="golden_data_points",
+        db_constraint=False,
     )
     # Emptied (not blocked) when the retention job expires the raw record. Indexed by storage_gdp_by_raw.
     raw_record = models.ForeignKey(
-        RawRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
-    )
+        RawRecord, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False,
+        db_constraint=False,
+    )  # fmt: skip
     recorded_from = models.DateTimeField()
     recorded_to = models.DateTimeField(null=True, blank=True)
     # Empty on most rows: partial indexes (Meta) hold only the rows that have one.
@@ -220,6 +253,7 @@ class GoldenDataPoint(models.Model):
         on_delete=models.PROTECT,
         related_name="superseded_data_points",
         db_index=False,
+        db_constraint=False,
     )
     is_override = models.BooleanField(default=False)
     override_reason = models.TextField(blank=True)
