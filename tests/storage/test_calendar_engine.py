@@ -351,10 +351,10 @@ def test_every_level_tiles_its_years_and_every_day_names_its_periods(case):
 def test_a_hundred_and_fifty_years_are_generated_in_well_under_a_few_seconds():
     import time
 
-    began = time.perf_counter()
+    began = time.process_time()  # CPU time: other processes on a busy machine do not count
     spans = generate(NRF, 1950, 2099)
     assert len(spans) > 150 * 364
-    assert time.perf_counter() - began < 5
+    assert time.process_time() - began < 5
 
 
 @pytest.mark.parametrize(
@@ -378,3 +378,105 @@ def test_bad_year_ranges_are_refused(first, last, field):
     with pytest.raises(CalendarRuleError) as refused:
         generate(NRF, first, last)
     assert field in refused.value.errors
+
+
+# --- more known dates: published retail calendars, every fiscal start month, every year-end rule ---------
+class TestPublishedRetailCalendars:
+    def test_nrf_fy2023_fiscal_months_match_the_published_4_5_4_calendar(self):
+        # NRF 4-5-4 calendar 2023 (53 weeks): February 29 Jan-25 Feb … January (5 weeks) 31 Dec-3 Feb 2024.
+        months = [(s.label, s.start.isoformat(), s.end.isoformat()) for s in spans_of(NRF, 2023, "period")]
+        assert months == [
+            ("FY2023-P01", "2023-01-29", "2023-02-25"), ("FY2023-P02", "2023-02-26", "2023-04-01"),
+            ("FY2023-P03", "2023-04-02", "2023-04-29"), ("FY2023-P04", "2023-04-30", "2023-05-27"),
+            ("FY2023-P05", "2023-05-28", "2023-07-01"), ("FY2023-P06", "2023-07-02", "2023-07-29"),
+            ("FY2023-P07", "2023-07-30", "2023-08-26"), ("FY2023-P08", "2023-08-27", "2023-09-30"),
+            ("FY2023-P09", "2023-10-01", "2023-10-28"), ("FY2023-P10", "2023-10-29", "2023-11-25"),
+            ("FY2023-P11", "2023-11-26", "2023-12-30"), ("FY2023-P12", "2023-12-31", "2024-02-03"),
+        ]  # fmt: skip
+
+    def test_nrf_fy2024_quarters_end_where_nrf_retailers_reported_them(self):
+        # Retailers on the NRF calendar closed FY2024 Q1 on 4 May, Q2 on 3 August, Q3 on 2 November 2024.
+        quarters = [(s.label, s.end) for s in spans_of(NRF, 2024, "quarter")]
+        assert quarters == [("FY2024-Q1", D("2024-05-04")), ("FY2024-Q2", D("2024-08-03")),
+                            ("FY2024-Q3", D("2024-11-02")), ("FY2024-Q4", D("2025-02-01"))]  # fmt: skip
+
+    def test_a_4_4_5_year_on_the_nrf_year_end_with_52_and_53_weeks(self):
+        rules = CalendarRules("retail_445", year_end_month=1, year_end_weekday=5, year_end_rule="nearest",
+                              year_naming="start")  # fmt: skip
+        assert weeks_per_period(rules, 2023) == [4, 4, 5] * 3 + [4, 4, 6]
+        assert weeks_per_period(rules, 2024) == [4, 4, 5] * 4
+        p03, p12 = spans_of(rules, 2023, "period")[2], spans_of(rules, 2023, "period")[11]
+        assert (p03.start, p03.end) == (D("2023-03-26"), D("2023-04-29"))
+        assert (p12.start, p12.end, p12.days) == (D("2023-12-24"), D("2024-02-03"), 42)
+        assert spans_of(rules, 2024, "period")[0].start == D("2024-02-04")
+
+    @pytest.mark.parametrize(
+        ("year", "start", "end", "weeks"),
+        [(2021, "2020-08-31", "2021-08-29", 52), (2022, "2021-08-30", "2022-08-28", 52),
+         (2023, "2022-08-29", "2023-09-03", 53), (2024, "2023-09-04", "2024-09-01", 52),
+         (2025, "2024-09-02", "2025-08-31", 52)],
+    )  # fmt: skip
+    def test_years_ending_on_the_sunday_nearest_31_august(self, year, start, end, weeks):
+        # A 52/53-week year as Costco's (fiscal 2023 had 53 weeks and ended 3 September 2023).
+        rules = CalendarRules("retail_445", year_end_month=8, year_end_weekday=6, year_end_rule="nearest")
+        assert fiscal_year_bounds(rules, year) == (D(start), D(end))
+        assert len(spans_of(rules, year, "week")) == weeks
+
+    def test_a_last_saturday_of_december_year_has_53_weeks_when_31_december_is_a_saturday(self):
+        bounds = {year: fiscal_year_bounds(LAST_SATURDAY_OF_DECEMBER, year) for year in (2021, 2022, 2023)}
+        assert bounds == {2021: (D("2020-12-27"), D("2021-12-25")), 2022: (D("2021-12-26"), D("2022-12-31")),
+                          2023: (D("2023-01-01"), D("2023-12-30"))}  # fmt: skip
+
+
+@pytest.mark.parametrize("month", range(1, 13))
+@pytest.mark.parametrize("rule", ["last", "nearest"])
+def test_retail_years_for_every_year_end_month_and_weekday_have_52_or_53_whole_weeks(month, rule):
+    for weekday in range(7):
+        rules = CalendarRules("retail_544", year_end_month=month, year_end_weekday=weekday, year_end_rule=rule)
+        previous_end = None
+        long_years = 0
+        for year in range(2000, 2041):
+            start, end = fiscal_year_bounds(rules, year)
+            assert end.weekday() == weekday and (end - start).days + 1 in (364, 371)
+            assert previous_end is None or start == previous_end + timedelta(days=1)
+            month_end = date(end.year if end.month >= month else end.year - 1, month, 1)
+            month_end = date(month_end.year + month_end.month // 12, month_end.month % 12 + 1, 1) - timedelta(days=1)
+            if rule == "last":
+                assert end.month == month and 0 <= (month_end - end).days <= 6
+            else:
+                assert abs((end - month_end).days) <= 3
+            long_years += (end - start).days == 370
+            previous_end = end
+        assert 6 <= long_years <= 9  # a 53-week year every five or six years
+
+
+@pytest.mark.parametrize("start_month", range(1, 13))
+def test_a_gregorian_fiscal_year_may_start_in_any_month(start_month):
+    by_end = CalendarRules("gregorian", fiscal_year_start_month=start_month)
+    by_start = CalendarRules("gregorian", fiscal_year_start_month=start_month, year_naming="start")
+    first = date(2026, start_month, 1)
+    named = 2026 if start_month == 1 else 2027  # named after the year it ends in
+    start, end = fiscal_year_bounds(by_end, named)
+    assert start == first and end == date(first.year + 1, start_month, 1) - timedelta(days=1)
+    assert fiscal_year_bounds(by_start, 2026) == (start, end)
+    assert fiscal_year_of(by_end, first) == named and fiscal_year_of(by_end, first - timedelta(days=1)) == named - 1
+    periods = spans_of(by_end, named, "period")
+    assert [p.start.month for p in periods] == [(start_month - 1 + k) % 12 + 1 for k in range(12)]
+    assert all(p.start.day == 1 for p in periods) and sum(p.days for p in periods) == (end - start).days + 1
+    labels = [p.label for p in periods]
+    assert labels[2] == ("2026-03" if start_month == 1 else f"FY{named}-P03")
+    q1 = spans_of(by_end, named, "quarter")[0]
+    assert (q1.start, q1.end) == (periods[0].start, periods[2].end)
+
+
+@pytest.mark.parametrize(
+    ("day", "week_label", "year_label"),
+    [("2020-12-31", "2020-W53", "2020"), ("2021-01-03", "2020-W53", "2020"), ("2026-12-31", "2026-W53", "2026"),
+     ("2027-01-03", "2026-W53", "2026"), ("2025-12-29", "2026-W01", "2026"), ("2024-12-30", "2025-W01", "2025")],
+)  # fmt: skip
+def test_iso_day_rows_around_new_year_name_their_iso_week_and_year(day, week_label, year_label):
+    year = int(year_label)
+    (row,) = [s for s in generate(ISO, year, year) if s.level == "day" and s.start == D(day)]
+    assert (row.week_label, row.year_label, row.fiscal_year) == (week_label, year_label, year)
+    (week,) = [s for s in generate(ISO, year, year) if s.level == "week" and s.label == week_label]
+    assert week.start.weekday() == 0 and week.days == 7 and week.contains(D(day))

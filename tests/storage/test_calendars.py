@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from auditlog.models import LogEntry
 from django.core.exceptions import ValidationError
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -451,6 +451,7 @@ class TestCalendarsApi:
         assert {r["period_a"]["label"] for r in rows} == {"FY2024-P12"}  # 5 January .. 1 February 2025
         assert [(r["period_b"]["label"], r["days"]) for r in rows] == [("2025-01", 27), ("2025-02", 1)]
         assert sum(r["weight_of_a"] for r in rows) == pytest.approx(1)
+        assert [r["weight_of_b"] for r in rows] == [pytest.approx(27 / 31), pytest.approx(1 / 28)]
 
     def test_overlap_with_an_invisible_calendar_is_refused(self, tenant_b, token_client, nrf, months):
         outsider = token_client(tenant_b, RoleChoices.ADMIN)
@@ -558,13 +559,21 @@ class TestPortal:
     def test_period_actions_close_for_the_tenant(self, portal, months, tenant_a):
         march = period(months, "2026-03")
         url = reverse("admin:storage_calendarperiod_changelist")
-        portal.post(url, {"action": "close_selected", "_selected_action": [march.pk], "index": 0})
+        asked = portal.post(url, {"action": "close_selected", "_selected_action": [march.pk], "index": 0})
+        assert asked.status_code == 200 and "Close periods for good" in asked.content.decode()
+        assert "2026-03 (period, 2026-03-01..2026-03-31" in asked.content.decode()
+        assert selectors.period_state_of(tenant=tenant_a, period=march) == "open"  # not before it is confirmed
+        portal.post(url, {"action": "close_selected", "_selected_action": [march.pk], "index": 0, "apply": "1",
+                          "reason": "March books signed off"})  # fmt: skip
         assert selectors.period_state_of(tenant=tenant_a, period=march) == "closed"
-        response = portal.post(url, {"action": "reopen_selected", "_selected_action": [march.pk], "index": 0},
-                               follow=True)  # fmt: skip
+        assert PeriodState.objects.get(period=march, tenant=tenant_a).reason == "March books signed off"
+        response = portal.post(url, {"action": "reopen_selected", "_selected_action": [march.pk], "index": 0,
+                                     "apply": "1", "reason": ""}, follow=True)  # fmt: skip
         assert "never reopened" in response.content.decode()
-        listed = portal.get(url, {"calendar": months.pk, "state": "closed"})
+        listed = portal.get(url, {"calendar": months.pk, "state": "closed", "level__exact": "period"})
         assert [p.label for p in listed.context["cl"].result_list] == ["2026-03"]
+        days = portal.get(url, {"calendar": months.pk, "state": "closed", "level__exact": "day"})
+        assert days.context["cl"].result_count == 31  # closed with their period
 
     def test_a_steward_sees_periods_but_cannot_close_them(self, tenant_a, member, months):
         client = Client()
@@ -574,3 +583,189 @@ class TestPortal:
         action_form = response.context["action_form"]
         actions = [name for name, _ in action_form.fields["action"].choices if name] if action_form else []
         assert not {"close_selected", "soft_close_selected", "reopen_selected"} & set(actions)
+
+
+# --- closing through the periods that hold a period; what the KPI work reads -------------------------
+class TestClosedThroughHolders:
+    def test_closing_a_quarter_closes_its_months_weeks_and_days(self, nrf, tenant_a, tenant_b, admin_a):
+        q1 = period(nrf, "FY2023-Q1")
+        services.period_close(actor=admin_a, tenant=tenant_a, period=q1, reason="Q1 signed off")
+        for label, level in (("FY2023-P02", "period"), ("FY2023-W05", "week"), ("2023-03-14", "day")):
+            held = period(nrf, label, level)
+            assert selectors.period_state_of(tenant=tenant_a, period=held) == "open"  # its own row: none
+            assert selectors.effective_state_of(tenant=tenant_a, period=held) == "closed"
+            assert selectors.period_is_closed(tenant=tenant_a, period=held)
+            assert not selectors.period_is_closed(tenant=tenant_b, period=held)
+        assert not selectors.period_is_closed(tenant=tenant_a, period=period(nrf, "FY2023-P04"))
+        assert not selectors.period_is_closed(tenant=tenant_a, period=period(nrf, "FY2023-H1", "half"))  # partly
+        states = dict(selectors.with_state(CalendarPeriod.objects.filter(calendar=nrf, fiscal_year=2023,
+                                                                         level="period"), tenant=tenant_a)
+                      .values_list("label", "state"))  # fmt: skip
+        assert [label for label, state in sorted(states.items()) if state == "closed"] == [
+            "FY2023-P01", "FY2023-P02", "FY2023-P03"
+        ]  # fmt: skip
+        assert set(states.values()) == {"closed", "open"}
+
+    def test_a_period_inside_a_closed_one_refuses_every_transition(self, nrf, tenant_a, admin_a):
+        services.period_close(actor=admin_a, tenant=tenant_a, period=period(nrf, "FY2023-Q1"))
+        p02 = period(nrf, "FY2023-P02")
+        for service in (services.period_soft_close, services.period_close, services.period_reopen):
+            with pytest.raises(ConflictError, match="lies inside FY2023-Q1, which is closed") as refused:
+                service(actor=admin_a, tenant=tenant_a, period=p02)
+            assert refused.value.extensions["held_by"] == "FY2023-Q1"
+        assert not PeriodState.objects.filter(period=p02).exists()
+        # the closed quarter's neighbours and holders still move
+        services.period_soft_close(actor=admin_a, tenant=tenant_a, period=period(nrf, "FY2023-P04"))
+        services.period_close(actor=admin_a, tenant=tenant_a, period=period(nrf, "FY2023", "year"))
+
+    def test_a_period_inside_a_soft_closed_one_reopens_only_after_it(self, nrf, tenant_a, admin_a):
+        q2, p05 = period(nrf, "FY2023-Q2"), period(nrf, "FY2023-P05")
+        services.period_soft_close(actor=admin_a, tenant=tenant_a, period=q2)
+        services.period_soft_close(actor=admin_a, tenant=tenant_a, period=p05)
+        assert selectors.effective_state_of(tenant=tenant_a, period=period(nrf, "FY2023-P04")) == "soft_closed"
+        with pytest.raises(ConflictError, match="reopen FY2023-Q2 first"):
+            services.period_reopen(actor=admin_a, tenant=tenant_a, period=p05)
+        services.period_reopen(actor=admin_a, tenant=tenant_a, period=q2)
+        services.period_reopen(actor=admin_a, tenant=tenant_a, period=p05)
+        services.period_soft_close(actor=admin_a, tenant=tenant_a, period=q2)
+        services.period_close(actor=admin_a, tenant=tenant_a, period=p05)  # closing inside a soft-close is fine
+        assert selectors.effective_state_of(tenant=tenant_a, period=p05) == "closed"
+
+    def test_date_is_closed_is_one_query_and_exact_at_the_edges(self, nrf, tenant_a, admin_a,
+                                                                django_assert_num_queries):  # fmt: skip
+        services.period_close(actor=admin_a, tenant=tenant_a, period=period(nrf, "FY2023-P12"))  # 31 Dec..3 Feb
+        with django_assert_num_queries(1):
+            assert selectors.date_is_closed(tenant=tenant_a, calendar=nrf, day=D("2023-12-31"))
+        assert selectors.date_is_closed(tenant=tenant_a, calendar=nrf, day=D("2024-02-03"))
+        assert not selectors.date_is_closed(tenant=tenant_a, calendar=nrf, day=D("2023-12-30"))
+        assert not selectors.date_is_closed(tenant=tenant_a, calendar=nrf, day=D("2024-02-04"))
+        services.period_soft_close(actor=admin_a, tenant=tenant_a, period=period(nrf, "FY2024-P01"))
+        assert not selectors.date_is_closed(tenant=tenant_a, calendar=nrf, day=D("2024-02-04"))  # soft is not closed
+
+    def test_with_closed_flags_the_facts_that_land_in_closed_periods_in_one_query(
+        self, months, tenant_a, admin_a, django_assert_num_queries
+    ):
+        services.period_close(actor=admin_a, tenant=tenant_a, period=period(months, "2026-03"))
+        for when in ("2026-02-28T23:30:00", "2026-03-01T00:00:00", "2026-03-31T23:59:00", "2026-04-01T00:00:00"):
+            GoldenDataPointFactory(tenant=tenant_a, batch__source__contract__tenant=tenant_a,
+                                   observed_at=datetime.fromisoformat(when).replace(tzinfo=UTC), value=Decimal(1))  # fmt: skip
+        rows = selectors.with_closed(GoldenDataPoint.objects.order_by("observed_at"), tenant=tenant_a,
+                                     calendar=months, date_field="observed_at", tzinfo=UTC)  # fmt: skip
+        rows = selectors.with_buckets(rows, calendar=months, date_field="observed_at", level="period", tzinfo=UTC)
+        with django_assert_num_queries(1):
+            flags = list(rows.values_list("bucket_label", "in_closed_period"))
+        assert flags == [("2026-02", False), ("2026-03", True), ("2026-03", True), ("2026-04", False)]
+
+    def test_period_closed_is_written_in_the_closing_transaction(self, nrf, tenant_a, admin_a):
+        p03 = period(nrf, "FY2023-P03")
+
+        def close_then_fail() -> None:
+            with transaction.atomic():
+                services.period_close(actor=admin_a, tenant=tenant_a, period=p03)
+                assert DomainEvent.objects.filter(type="period.closed", payload__label="FY2023-P03").exists()
+                raise RuntimeError("the caller's transaction fails after the close")
+
+        with pytest.raises(RuntimeError):
+            close_then_fail()
+        assert not PeriodState.objects.filter(period=p03).exists()
+        assert not DomainEvent.objects.filter(type="period.closed").exists()
+        services.period_close(actor=admin_a, tenant=tenant_a, period=p03, reason="books done")
+        event = DomainEvent.objects.get(type="period.closed")
+        assert event.payload == {
+            "period": p03.pk, "calendar": nrf.pk, "calendar_key": "nrf", "level": "period", "label": "FY2023-P03",
+            "start": "2023-04-02", "end": "2023-04-29", "fiscal_year": 2023, "state": "closed",
+            "previous_state": "open", "reason": "books done",
+        }  # fmt: skip
+
+    def test_closed_periods_lists_only_what_the_tenant_closed_itself(self, nrf, tenant_a, admin_a):
+        services.period_close(actor=admin_a, tenant=tenant_a, period=period(nrf, "FY2023-Q1"))
+        services.period_soft_close(actor=admin_a, tenant=tenant_a, period=period(nrf, "FY2023-P04"))
+        assert [(p.label, p.state) for p in selectors.closed_periods(tenant=tenant_a, calendar=nrf)] == [
+            ("FY2023-Q1", "closed")
+        ]
+        both = selectors.closed_periods(tenant=tenant_a, calendar=nrf, soft=True).order_by("start")
+        assert [(p.label, p.state) for p in both] == [("FY2023-Q1", "closed"), ("FY2023-P04", "soft_closed")]
+
+
+class TestPeriodFiltersAndStateApi:
+    def test_periods_by_label_and_state(self, steward, tenant_a, admin_a, nrf):
+        services.period_close(actor=admin_a, tenant=tenant_a, period=period(nrf, "FY2023-Q1"))
+        by_label = steward.get("/api/v1/calendar-periods/", {"calendar": nrf.pk, "label": "FY2023-P03"}).json()
+        assert [(p["label"], p["state"]) for p in by_label["results"]] == [("FY2023-P03", "closed")]
+        closed = steward.get(f"/api/v1/calendars/{nrf.pk}/periods/", {"state": "closed", "level": "period"}).json()
+        assert [p["label"] for p in closed["results"]] == ["FY2023-P01", "FY2023-P02", "FY2023-P03"]
+        day = steward.get("/api/v1/calendar-periods/", {"calendar": nrf.pk, "level": "day", "from": "2023-03-14",
+                                                        "to": "2023-03-14"}).json()  # fmt: skip
+        assert day["results"][0]["state"] == "closed"
+
+    def test_a_bad_state_filter_is_a_problem(self, steward, nrf):
+        body = problem(steward.get("/api/v1/calendar-periods/", {"state": "frozen"}), 400)
+        assert body["errors"][0]["pointer"] == "#/state"
+
+    def test_closing_a_month_of_a_closed_quarter_answers_409_naming_the_quarter(self, tenant_admin, nrf):
+        q1 = period(nrf, "FY2023-Q1")
+        assert tenant_admin.post(f"/api/v1/calendar-periods/{q1.pk}/close/", {}, format="json").status_code == 200
+        body = problem(tenant_admin.post(f"/api/v1/calendar-periods/{period(nrf, 'FY2023-P02').pk}/soft-close/",
+                                         {}, format="json"), 409)  # fmt: skip
+        assert (body["type"], body["held_by"], body["state"]) == ("urn:aurum:problem:illegal-transition",
+                                                                  "FY2023-Q1", "closed")  # fmt: skip
+
+    def test_calendars_by_key(self, steward, nrf, months):
+        body = steward.get("/api/v1/calendars/", {"key": "months"}).json()
+        assert [c["key"] for c in body["results"]] == ["months"]
+
+
+class TestPortalForms:
+    def test_months_are_chosen_by_name(self, portal):
+        page = portal.get(reverse("admin:storage_calendar_add")).content.decode()
+        assert '<option value="1">January</option>' in page and "53rd week goes to" in page
+
+    def test_reopening_asks_for_a_reason_and_keeps_it(self, portal, months, tenant_a, admin_a):
+        february = period(months, "2026-02")
+        services.period_soft_close(actor=admin_a, tenant=tenant_a, period=february)
+        url = reverse("admin:storage_calendarperiod_changelist")
+        asked = portal.post(url, {"action": "reopen_selected", "_selected_action": [february.pk], "index": 0})
+        assert "Reopen soft-closed periods" in asked.content.decode()
+        done = portal.post(url, {"action": "reopen_selected", "_selected_action": [february.pk], "index": 0,
+                                 "apply": "1", "reason": "Late supplier invoices"}, follow=True)  # fmt: skip
+        assert "1 period reopened." in done.content.decode()
+        state = PeriodState.objects.get(period=february, tenant=tenant_a)
+        assert (state.state, state.reason) == ("open", "Late supplier invoices")
+
+    def test_a_too_long_reason_is_a_form_error(self, portal, months, tenant_a):
+        march = period(months, "2026-03")
+        url = reverse("admin:storage_calendarperiod_changelist")
+        response = portal.post(url, {"action": "close_selected", "_selected_action": [march.pk], "index": 0,
+                                     "apply": "1", "reason": "x" * 2001})  # fmt: skip
+        assert response.status_code == 200 and "at most 2000 characters" in response.content.decode()
+        assert selectors.period_state_of(tenant=tenant_a, period=march) == "open"
+
+
+class TestDemoCalendars:
+    def test_seed_makes_a_platform_gregorian_and_acmes_4_4_5_calendar_once(self):
+        from io import StringIO
+
+        from django.core.management import call_command
+
+        from apps.host.models import Tenant
+
+        call_command("seed_demo", stdout=StringIO())
+        platform = Calendar.objects.get(tenant__isnull=True, key="gregorian")
+        acme = Calendar.objects.get(tenant__slug="acme", key="retail-445")
+        assert (platform.kind, platform.is_default, platform.generated_from, platform.generated_to) == (
+            "gregorian", True, 2024, 2028)  # fmt: skip
+        assert (acme.kind, acme.is_default, acme.generated_from, acme.generated_to) == ("retail_445", True, 2024, 2028)
+        assert selectors.calendar_default(tenant=acme.tenant) == acme
+        assert selectors.calendar_default(tenant=Tenant.objects.get(slug="globex")) == platform
+        # NRF's year end, 4-4-5 months: FY2024 runs 4 February 2024 .. 1 February 2025
+        assert (period(acme, "FY2024-P01").start, period(acme, "FY2024", "year").end) == (D("2024-02-04"),
+                                                                                         D("2025-02-01"))  # fmt: skip
+        assert weeks_of(acme, 2024) == [4, 4, 5] * 4 and weeks_of(acme, 2028) == [4, 4, 5] * 3 + [4, 4, 6]
+        rows, events = CalendarPeriod.objects.count(), DomainEvent.objects.count()
+        call_command("seed_demo", stdout=StringIO())
+        assert (CalendarPeriod.objects.count(), DomainEvent.objects.count()) == (rows, events)
+
+
+def weeks_of(calendar, fiscal_year):
+    rows = CalendarPeriod.objects.filter(calendar=calendar, level="period", fiscal_year=fiscal_year).order_by("start")
+    return [p.days // 7 for p in rows]

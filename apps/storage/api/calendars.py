@@ -23,6 +23,7 @@ from apps.storage.calendars import alignment, selectors, services
 from apps.storage.calendars.choices import (
     LEVEL_ORDER,
     CalendarKindChoices,
+    PeriodStateChoices,
     Week53PlacementChoices,
     WeekdayChoices,
     YearEndRuleChoices,
@@ -86,7 +87,10 @@ class GenerationSerializer(serializers.Serializer):
 
 class CalendarPeriodSerializer(serializers.ModelSerializer):
     days = serializers.IntegerField(read_only=True)
-    state = serializers.SerializerMethodField(help_text="The tenant's state of the period: open, soft_closed, closed.")
+    state = serializers.SerializerMethodField(
+        help_text="The tenant's state of the period: open, soft_closed or closed, the strongest of its own and of "
+        "the periods holding it (a day or month of a closed quarter is closed)."
+    )
 
     class Meta:
         model = CalendarPeriod
@@ -132,6 +136,7 @@ class OverlapRowSerializer(serializers.Serializer):
     period_b = PeriodBriefSerializer()
     days = serializers.IntegerField(help_text="Days the two periods share.")
     weight_of_a = serializers.FloatField(help_text="Share of period a's days that fall in period b.")
+    weight_of_b = serializers.FloatField(help_text="Share of period b's days that fall in period a.")
 
 
 class OverlapTableSerializer(serializers.Serializer):
@@ -195,13 +200,24 @@ PERIOD_FILTERS = [
     OpenApiParameter("from", str, description="Only periods ending on or after this date (YYYY-MM-DD)."),
     OpenApiParameter("to", str, description="Only periods starting on or before this date (YYYY-MM-DD)."),
     OpenApiParameter("fiscal_year", int, description="Only periods of this fiscal year."),
-]
+    OpenApiParameter("label", str, description="Only the periods with this label, e.g. FY2026-P03."),
+    OpenApiParameter("state", str, enum=list(PeriodStateChoices.values),
+                     description="Only periods in this state for the tenant (effective: a closed quarter's months "
+                                 "are closed)."),
+]  # fmt: skip
 
 
 def _filter_periods(request: Request, queryset: Any) -> Any:
     level = _level_param(request)
     start, end = _range_params(request)
     fiscal_year = _int_param(request, "fiscal_year")
+    label, state = request.query_params.get("label"), request.query_params.get("state")
+    if state and state not in PeriodStateChoices.values:
+        raise serializers.ValidationError({"state": [f"One of {', '.join(PeriodStateChoices.values)}."]})
+    if label:
+        queryset = queryset.filter(label=label)
+    if state:
+        queryset = queryset.filter(state=state)
     if level:
         queryset = queryset.filter(level=level)
     if start:
@@ -223,7 +239,7 @@ class CalendarViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
     queryset = Calendar.objects.all()
     serializer_class = CalendarSerializer
     http_method_names = ["get", "post", "patch", "head", "options"]
-    filterset_fields = ("kind", "is_default")
+    filterset_fields = ("key", "kind", "is_default")
     extra_error_codes = (409,)
 
     @extend_schema(request=CalendarWriteSerializer, responses={201: CalendarSerializer})
@@ -262,7 +278,7 @@ class CalendarViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         """The calendar's periods, paginated, by level and date range."""
         calendar = self.get_object()
         queryset = CalendarPeriod.objects.filter(calendar=calendar).order_by("level", "start")
-        queryset = selectors.with_state(_filter_periods(request, queryset), tenant=self.tenant_context.tenant)
+        queryset = _filter_periods(request, selectors.with_state(queryset, tenant=self.tenant_context.tenant))
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(CalendarPeriodSerializer(page, many=True).data)
 
@@ -303,7 +319,7 @@ class CalendarViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         rows = alignment.overlaps(calendar_a, level_a, calendar_b, level_b, start, end)
         table = {"a": calendar_a.pk, "b": calendar_b.pk, "level_a": level_a, "level_b": level_b, "start": start,
                  "end": end, "rows": [{"period_a": r.period_a, "period_b": r.period_b, "days": r.days,
-                                       "weight_of_a": round(r.weight_of_a, 9)} for r in rows]}  # fmt: skip
+                                       "weight_of_a": round(r.weight_of_a, 9), "weight_of_b": round(r.weight_of_b, 9)} for r in rows]}  # fmt: skip
         return Response(OverlapTableSerializer(table).data)
 
 

@@ -7,6 +7,7 @@ discarding its periods, soft-closing, closing and reopening periods for the tena
 
 from __future__ import annotations
 
+import calendar as stdlib_calendar
 from typing import Any
 
 from django import forms
@@ -80,13 +81,28 @@ class _VisibleToTenant:
 
 
 # --- calendars ----------------------------------------------------------------------------------------
+MONTHS = [(number, stdlib_calendar.month_name[number]) for number in range(1, 13)]
+
+
 class CalendarAdminForm(forms.ModelForm):
     class Meta:
         model = Calendar
         fields = ("tenant", "key", "name", "description", "kind", "is_default", "year_end_month", "year_end_weekday",
                   "year_end_rule", "week53_placement", "year_naming", "fiscal_year_start_month", "custom_periods")  # fmt: skip
-        labels = {"tenant": "Tenant (blank: a platform calendar for every tenant)"}
+        labels = {
+            "tenant": "Tenant (blank: a platform calendar for every tenant)",
+            "is_default": "Default calendar",
+            "week53_placement": "53rd week goes to",
+            "year_naming": "Fiscal years are named",
+        }
+        help_texts = {
+            "year_end_rule": "Retail kinds: e.g. NRF ends on the Saturday nearest 31 January.",
+            "week53_placement": "Retail kinds: the month that gets 5 weeks more than its pattern (4-4-5 → 4-4-6).",
+            "year_naming": "FY2026 is the year ending in 2026, or (NRF) the one starting in 2026.",
+        }
         widgets = {
+            "year_end_month": forms.Select(choices=MONTHS),
+            "fiscal_year_start_month": forms.Select(choices=MONTHS),
             "description": forms.Textarea(attrs={"rows": 2}),
             "custom_periods": forms.Textarea(attrs={"rows": 8, "cols": 70, "class": "aurum-json"}),
         }
@@ -394,31 +410,61 @@ class CalendarPeriodAdmin(_VisibleToTenant, ReadOnlyTenantScopedAdmin):
         context = get_tenant_context(request)
         return context is not None and context.tenant is not None and context.has_role(TENANT_ADMIN_ROLES)
 
-    @admin.action(description="Soft-close the selected periods", permissions=["close"])
-    def soft_close_selected(self, request: HttpRequest, queryset: QuerySet[CalendarPeriod]) -> None:
-        self._transition(request, queryset, services.period_soft_close, "soft-closed")
+    @admin.action(description="Soft-close the selected periods…", permissions=["close"])
+    def soft_close_selected(self, request: HttpRequest, queryset: QuerySet[CalendarPeriod]) -> HttpResponse | None:
+        return self._transition(request, queryset, "soft_close_selected")
 
-    @admin.action(description="Close the selected periods (final)", permissions=["close"])
-    def close_selected(self, request: HttpRequest, queryset: QuerySet[CalendarPeriod]) -> None:
-        self._transition(request, queryset, services.period_close, "closed")
+    @admin.action(description="Close the selected periods for good…", permissions=["close"])
+    def close_selected(self, request: HttpRequest, queryset: QuerySet[CalendarPeriod]) -> HttpResponse | None:
+        return self._transition(request, queryset, "close_selected")
 
-    @admin.action(description="Reopen the selected soft-closed periods", permissions=["close"])
-    def reopen_selected(self, request: HttpRequest, queryset: QuerySet[CalendarPeriod]) -> None:
-        self._transition(request, queryset, services.period_reopen, "reopened")
+    @admin.action(description="Reopen the selected soft-closed periods…", permissions=["close"])
+    def reopen_selected(self, request: HttpRequest, queryset: QuerySet[CalendarPeriod]) -> HttpResponse | None:
+        return self._transition(request, queryset, "reopen_selected")
 
-    def _transition(self, request: HttpRequest, queryset: QuerySet[CalendarPeriod], service: Any, verb: str) -> None:
+    def _transition(self, request: HttpRequest, queryset: QuerySet[CalendarPeriod], action: str) -> HttpResponse | None:
+        """First a page naming the periods and asking for a reason (kept in the state, its audit log and the
+        event), then the service per period; refusals are listed one by one."""
+        service, verb, title, warning = TRANSITIONS[action]
+        form = PeriodTransitionForm(request.POST if "apply" in request.POST else None)
+        if "apply" not in request.POST or not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/storage/calendar/period_transition.html",
+                {**self.admin_site.each_context(request), "opts": self.opts, "title": title, "warning": warning,
+                 "periods": queryset.select_related("calendar").order_by("calendar", "start"), "form": form, "action": action,
+                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME},
+            )  # fmt: skip
         tenant, done = _tenant(request), 0
         for period in queryset.order_by("start"):
             if period.level not in CLOSABLE_LEVELS:
                 self.message_user(request, f"{period.label}: days are closed with their period.", messages.ERROR)
                 continue
             try:
-                service(actor=request.user, tenant=tenant, period=period, reason=f"{verb} in the portal")
+                service(actor=request.user, tenant=tenant, period=period, reason=form.cleaned_data["reason"])
                 done += 1
             except (DomainError, ValidationError) as exc:
                 self.message_user(request, f"{period.label}: {_refusal(exc)}", messages.ERROR)
         if done:
             self.message_user(request, f"{done} period{'s' if done != 1 else ''} {verb}.", messages.SUCCESS)
+        return None
+
+
+class PeriodTransitionForm(forms.Form):
+    reason = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3, "cols": 70}),
+                             help_text="Why (kept with the state, in its audit log and in the domain event).")  # fmt: skip
+
+
+# action → (service, verb for the message, page title, warning on the page)
+TRANSITIONS: dict[str, tuple[Any, str, str, str]] = {
+    "soft_close_selected": (services.period_soft_close, "soft-closed", "Soft-close periods",
+                            "Soft-closed periods can still be reopened."),
+    "close_selected": (services.period_close, "closed", "Close periods for good",
+                       "A closed period is never reopened: data that arrives later for it goes through a "
+                       "restatement. Closing a quarter, half or year closes every period and day inside it."),
+    "reopen_selected": (services.period_reopen, "reopened", "Reopen soft-closed periods",
+                        "Only soft-closed periods reopen; closed ones stay closed."),
+}  # fmt: skip
 
 
 admin.site.register(Calendar, CalendarAdmin)

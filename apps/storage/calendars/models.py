@@ -200,8 +200,10 @@ class PeriodState(TenantOwnedModel):
 
     Per tenant, so tenants sharing a platform calendar close their books on their own. A
     closed period never reopens (late data goes through restatements) and never moves:
-    regenerating its years is refused. Changed only by the period services, which publish
-    `period.soft_closed` / `period.closed` / `period.reopened`.
+    regenerating its years is refused. Closing a period closes what it holds (a quarter's
+    months, weeks and days: `selectors.effective_state_of`), whose own rows then stay as they
+    are. Changed only by the period services, which publish `period.soft_closed` /
+    `period.closed` / `period.reopened`.
     """
 
     period = models.ForeignKey(CalendarPeriod, on_delete=models.PROTECT, related_name="states")

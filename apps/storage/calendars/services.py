@@ -349,6 +349,7 @@ def _transition(*, actor: Any, tenant: Any, period: CalendarPeriod, target: str,
         raise ValidationError({"period": [f"A {period.level} is not closed on its own; close the period holding it."]})
     state = PeriodState.objects.select_for_update().filter(tenant=tenant, period=period).first()
     current = state.state if state is not None else S.OPEN
+    _check_holders(tenant=tenant, period=period, target=target)
     if current not in _TRANSITIONS[target]:
         if current == S.CLOSED:
             detail = f"{period.label} is closed; a closed period is never reopened or changed (restate late data)."
@@ -375,6 +376,30 @@ def _transition(*, actor: Any, tenant: Any, period: CalendarPeriod, target: str,
         actor=actor,
     )  # fmt: skip
     return state
+
+
+def _check_holders(*, tenant: Any, period: CalendarPeriod, target: str) -> None:
+    """A period inside a closed one (a month of a closed quarter) is closed for good with it; one inside a
+    soft-closed one is reopened only after it (409 illegal-transition, `held_by` names the holder)."""
+    holder = (
+        PeriodState.objects.filter(tenant=tenant, period__calendar_id=period.calendar_id,
+                                   period__start__lte=period.start, period__end__gte=period.end)
+        .exclude(period=period)
+        .exclude(state=S.OPEN)
+        .select_related("period")
+        .order_by("state", "period__start")  # "closed" sorts before "soft_closed"
+        .first()
+    )  # fmt: skip
+    if holder is None or (holder.state == S.SOFT_CLOSED and target != S.OPEN):
+        return
+    if holder.state == S.CLOSED:
+        detail = f"{period.label} lies inside {holder.period.label}, which is closed: it is closed for good with it."
+        raise ConflictError(detail, slug="illegal-transition", state=S.CLOSED, allowed_next=[],
+                            held_by=holder.period.label)  # fmt: skip
+    raise ConflictError(
+        f"{period.label} lies inside {holder.period.label}, which is soft-closed: reopen {holder.period.label} first.",
+        slug="illegal-transition", state=S.SOFT_CLOSED, allowed_next=[], held_by=holder.period.label,
+    )  # fmt: skip
 
 
 def _allowed_next(current: str) -> list[str]:
