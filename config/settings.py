@@ -239,6 +239,16 @@ SPECTACULAR_SETTINGS = {
         "SourceKindEnum": "apps.compute.choices.SourceKindChoices",
         "BatchStatusEnum": "apps.storage.choices.BatchStatusChoices",
         "CalendarKindEnum": "apps.storage.calendars.choices.CalendarKindChoices",
+        "WebhookEventTypeEnum": "apps.consumption.webhooks.choices.WebhookEventTypeChoices",
+        "WebhookDeliveryStatusEnum": "apps.consumption.webhooks.choices.WebhookDeliveryStatusChoices",
+        "ProductKindEnum": "apps.consumption.catalog.choices.ProductKindChoices",
+        "ProductStatusEnum": "apps.consumption.catalog.choices.ProductStatusChoices",
+        "ProductVisibilityEnum": "apps.consumption.catalog.choices.ProductVisibilityChoices",
+        "FreshnessEnum": "apps.consumption.catalog.choices.FreshnessChoices",
+        "SlaStatusEnum": "apps.consumption.catalog.choices.SlaStatusChoices",
+        "ExportFormatEnum": "apps.consumption.exports.models.ExportFormatChoices",
+        "ExportModeEnum": "apps.consumption.exports.models.ExportModeChoices",
+        "ExportStatusEnum": "apps.consumption.exports.models.ExportStatusChoices",
     },
 }
 
@@ -281,6 +291,26 @@ AURUM_LARGE_BODY_PATHS = [r"^/api/v1/sources/[^/]+/batches/$"]
 # OpenLineage RunEvents of pipeline runs: to a JSON-lines file and/or an HTTP endpoint.
 AURUM_OPENLINEAGE_FILE = env_str("AURUM_OPENLINEAGE_FILE")
 AURUM_OPENLINEAGE_URL = env_str("AURUM_OPENLINEAGE_URL")
+# Exports: up to this many rows an export streams in the response, above it a background job writes a
+# file; its signed download link is valid this many seconds.
+AURUM_EXPORT_STREAM_MAX_ROWS = env_int("AURUM_EXPORT_STREAM_MAX_ROWS", 100_000)
+AURUM_EXPORT_LINK_MAX_AGE = env_int("AURUM_EXPORT_LINK_MAX_AGE", 3600)
+# Webhooks: request timeout, attempts per message (retries with backoff from the base delay up to
+# the cap), failed messages in a row before an endpoint is disabled, rotation grace period.
+AURUM_WEBHOOK_TIMEOUT_SECONDS = env_int("AURUM_WEBHOOK_TIMEOUT_SECONDS", 15)
+AURUM_WEBHOOK_MAX_ATTEMPTS = env_int("AURUM_WEBHOOK_MAX_ATTEMPTS", 12)
+AURUM_WEBHOOK_RETRY_BASE_SECONDS = env_int("AURUM_WEBHOOK_RETRY_BASE_SECONDS", 10)
+AURUM_WEBHOOK_RETRY_MAX_SECONDS = env_int("AURUM_WEBHOOK_RETRY_MAX_SECONDS", 6 * 3600)
+AURUM_WEBHOOK_DISABLE_AFTER_FAILURES = env_int("AURUM_WEBHOOK_DISABLE_AFTER_FAILURES", 10)
+AURUM_WEBHOOK_ROTATION_GRACE_SECONDS = env_int("AURUM_WEBHOOK_ROTATION_GRACE_SECONDS", 24 * 3600)
+# Mail (webhook endpoint disabled notices): the console in development, SMTP in production.
+EMAIL_BACKEND = env_str(
+    "AURUM_EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_HOST = env_str("AURUM_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("AURUM_EMAIL_PORT", 25)
+DEFAULT_FROM_EMAIL = env_str("AURUM_DEFAULT_FROM_EMAIL", "aurum@localhost")
 
 # --- Logging --------------------------------------------------------------------------
 LOG_JSON = env_bool("AURUM_LOG_JSON", PRODUCTION)

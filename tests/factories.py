@@ -397,3 +397,113 @@ TENANT_FACTORIES.update(
 )
 # Platform calendars (no tenant) are not PLATFORM_FACTORIES material: tenants do see them, read-only.
 # tests/storage/test_calendars.py covers them (listed and readable by every tenant, writes refused).
+
+
+# --- consumption: webhooks ------------------------------------------------------------------------
+def _webhook_secret() -> str:
+    from apps.consumption.webhooks.signing import new_secret
+
+    return new_secret()
+
+
+class WebhookEndpointFactory(factory.django.DjangoModelFactory):
+    """An endpoint row made directly (no URL check: the host does not need to resolve)."""
+
+    class Meta:
+        model = "consumption.WebhookEndpoint"
+
+    tenant = factory.SubFactory(TenantFactory)
+    url = factory.Sequence(lambda n: f"https://receiver-{n}.example.com/hooks")
+    event_types = factory.LazyFunction(lambda: ["kpi.published"])
+    secret = factory.LazyFunction(lambda: _webhook_secret())
+
+
+class WebhookDeliveryFactory(factory.django.DjangoModelFactory):
+    """A finished (failed) delivery, so that it can be redelivered."""
+
+    class Meta:
+        model = "consumption.WebhookDelivery"
+
+    endpoint = factory.SubFactory(WebhookEndpointFactory)
+    tenant = factory.SelfAttribute("endpoint.tenant")
+    event_type = "kpi.published"
+    message_id = factory.Sequence(lambda n: f"msg_factory{n:013d}")
+    body = '{"data":{},"timestamp":"2026-01-01T00:00:00+00:00","type":"kpi.published"}'
+    status = "failed"
+    attempt_count = 1
+    last_status_code = 500
+
+
+class WebhookAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "consumption.WebhookAttempt"
+
+    delivery = factory.SubFactory(WebhookDeliveryFactory)
+    number = 1
+    started_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    status_code = 500
+
+
+TENANT_FACTORIES.update(
+    {
+        WebhookEndpointFactory._meta.get_model_class(): lambda tenant: WebhookEndpointFactory(tenant=tenant),
+        WebhookDeliveryFactory._meta.get_model_class(): lambda tenant: WebhookDeliveryFactory(
+            endpoint=WebhookEndpointFactory(tenant=tenant)
+        ),
+        WebhookAttemptFactory._meta.get_model_class(): lambda tenant: WebhookAttemptFactory(
+            delivery=WebhookDeliveryFactory(endpoint=WebhookEndpointFactory(tenant=tenant))
+        ),
+    }
+)
+
+
+# --- consumption and utilities: the data product catalog and its search index ----------------------
+class DataProductFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "consumption.DataProduct"
+
+    contract = factory.SubFactory(DataContractFactory)
+    tenant = factory.SelfAttribute("contract.tenant")
+    slug = factory.Sequence(lambda n: f"product-{n}")
+    name = factory.LazyAttribute(lambda o: o.slug.replace("-", " ").title())
+    kind = "gdp_dataset"
+    visibility = "listed"
+    status = "published"
+
+
+class SearchDocumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "utilities.SearchDocument"
+
+    tenant = factory.SubFactory(TenantFactory)
+    kind = "product"
+    object_key = factory.Sequence(lambda n: f"doc-{n}")
+    title = factory.LazyAttribute(lambda o: f"Document {o.object_key}")
+    title_terms = factory.LazyAttribute(lambda o: o.title.lower())
+    terms = factory.LazyAttribute(lambda o: o.title.lower())
+
+
+TENANT_FACTORIES.update(
+    {
+        DataProductFactory._meta.get_model_class(): lambda tenant: DataProductFactory(
+            contract=DataContractFactory(tenant=tenant)
+        ),
+        SearchDocumentFactory._meta.get_model_class(): lambda tenant: SearchDocumentFactory(tenant=tenant),
+    }
+)
+
+
+# --- consumption: exports --------------------------------------------------------------------------
+class ExportJobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "consumption.ExportJob"
+
+    tenant = factory.SubFactory(TenantFactory)
+    dataset = "gdps"
+    format = "csv"
+    mode = "job"
+    status = "completed"
+    row_count = 0
+
+
+TENANT_FACTORIES[ExportJobFactory._meta.get_model_class()] = lambda tenant: ExportJobFactory(tenant=tenant)

@@ -58,6 +58,13 @@ class HostConfig(ModuleAppConfig):
                 "policy.activated",
                 "policy.retired",
             ),
+            events_consumed=(
+                "contract.created",
+                "contract.version_created",
+                "contract.activated",
+                "contract.deprecated",
+                "contract.retired",
+            ),
             services=(
                 "apps.host.services.tenant_create",
                 "apps.host.services.tenant_set_status",
@@ -94,4 +101,7 @@ class HostConfig(ModuleAppConfig):
     )
 
     def ready(self) -> None:
-        from apps.host import audit  # noqa: F401  (registers models with django-auditlog)
+        from apps.host import (
+            audit,  # noqa: F401  (registers models with django-auditlog)
+            search_indexing,  # noqa: F401  (contracts in the discovery index)
+        )

@@ -16,11 +16,17 @@ class UtilitiesConfig(ModuleAppConfig):
                 "Confluent Schema Registry compatible REST API, so Confluent clients work unchanged.",
                 built=True,
             ),
-            Module("Discovery", "Full-text search over products, contracts, fields and KPIs."),
+            Module(
+                "Discovery",
+                "A tenant-scoped search index fed by the apps that own the objects (data products, contracts and "
+                "their fields; KPIs once they exist): ranked full-text search with typo tolerance and facet "
+                "counts; PostgreSQL full-text search with pg_trgm, a portable fallback on SQLite.",
+                built=True,
+            ),
             Module("Migration", "Contract migration plans and configuration bundles."),
         ),
         interfaces=Interfaces(
-            urls=("/api/v1/subjects/", "/api/v1/registry/subjects", "/api/v1/registry/config"),
+            urls=("/api/v1/subjects/", "/api/v1/registry/subjects", "/api/v1/registry/config", "/api/v1/search/"),
             events_published=("schema.registered",),
             services=(
                 "apps.utilities.services.schema_register",
@@ -30,6 +36,12 @@ class UtilitiesConfig(ModuleAppConfig):
                 "apps.utilities.selectors.schema_version_get",
                 "apps.utilities.compatibility.check",
                 "apps.utilities.compatibility.diff",
+                "apps.utilities.search.services.search_index_upsert",
+                "apps.utilities.search.services.search_index_remove",
+                "apps.utilities.search.services.search_reindex",
+                "apps.utilities.search.selectors.search",
+                "apps.utilities.search.registry.register_reindexer",
+                "apps.utilities.search.registry.register_live_facets",
             ),
         ),
         depends_on=("runtime",),

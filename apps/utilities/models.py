@@ -94,3 +94,6 @@ class SchemaVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject.name} v{self.version}"
+
+
+from apps.utilities.search.models import SearchDocument  # noqa: E402,F401

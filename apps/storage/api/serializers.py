@@ -1,11 +1,37 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from apps.storage.models import GoldenDataPoint
 
 
-class GoldenDataPointSerializer(serializers.ModelSerializer):
+class FieldSelectionMixin:
+    """`context["fields"]`, when given, keeps only those fields (the API's `?fields=a,b`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        wanted = self.context.get("fields")  # type: ignore[attr-defined]
+        if wanted:
+            for name in set(self.fields) - set(wanted):  # type: ignore[attr-defined]
+                self.fields.pop(name)  # type: ignore[attr-defined]
+
+
+def parse_field_selection(raw: str | None, allowed: tuple[str, ...]) -> tuple[str, ...] | None:
+    """`a,b` → ("a", "b"), in the order of `allowed`; None when nothing was asked. Unknown names → 400."""
+    if raw is None or not raw.strip():
+        return None
+    asked = [name.strip() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in asked if name not in allowed]
+    if unknown:
+        raise serializers.ValidationError(
+            {"fields": [f"Unknown field(s): {', '.join(unknown)}. Known: {', '.join(allowed)}."]}
+        )
+    return tuple(name for name in allowed if name in asked)
+
+
+class GoldenDataPointSerializer(FieldSelectionMixin, serializers.ModelSerializer):
     contract = serializers.SlugRelatedField(slug_field="key", read_only=True)
     source = serializers.SlugRelatedField(slug_field="key", read_only=True)
     overridden_by = serializers.SlugRelatedField(slug_field="username", read_only=True)

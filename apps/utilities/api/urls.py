@@ -4,6 +4,7 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from apps.utilities.api.views import SubjectVersionDetailView, SubjectVersionsView, SubjectViewSet
+from apps.utilities.search.api import SearchView
 
 router = SimpleRouter()
 router.register("subjects", SubjectViewSet, basename="subject")
@@ -14,4 +15,6 @@ urlpatterns = [
     *router.urls,
     # A client of Confluent Schema Registry's REST API works against this prefix unchanged.
     path("registry/", include("apps.utilities.confluent.urls")),
+    # Discovery: ranked search over the tenant's catalog, with facets.
+    path("search/", SearchView.as_view(), name="search"),
 ]

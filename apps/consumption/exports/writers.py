@@ -1,0 +1,236 @@
+"""Writers: rows in, bytes out, in chunks, in constant memory.
+
+Each writer is `write(columns, rows) -> Iterator[bytes]`: `columns` name and type the values
+of each row tuple, `rows` is an iterator (a database cursor read in chunks). Nothing holds
+more than one chunk of rows (CSV, JSON, NDJSON), one row group (Parquet), or a temporary file
+on disk (XLSX, whose zip container is assembled when the workbook closes).
+
+Column kinds: `int`, `str`, `bool`, `decimal`, `datetime`, `json` (JSON text from the database).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+from itertools import islice
+from typing import Any, Protocol
+
+CHUNK_ROWS = 2000
+PARQUET_ROW_GROUP = 65_536
+FILE_CHUNK_BYTES = 256 * 1024
+XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, minus the header row
+
+
+class ColumnLike(Protocol):
+    name: str
+    kind: str
+
+
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "ndjson": "application/x-ndjson",
+    "parquet": "application/vnd.apache.parquet",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _text_converters(columns: Sequence[ColumnLike]) -> list[tuple[int, Callable[[Any], Any]]]:
+    """Per column index, how a value becomes text in CSV (only where str() would not do)."""
+    converters: list[tuple[int, Callable[[Any], Any]]] = []
+    for index, column in enumerate(columns):
+        if column.kind == "datetime":
+            converters.append((index, _iso))
+        elif column.kind == "bool":
+            converters.append((index, lambda v: "" if v is None else ("true" if v else "false")))
+    return converters
+
+
+def write_csv(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """RFC 4180 CSV with a header row, UTF-8, `\\r\\n` line ends; empty cell for null."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([column.name for column in columns])
+    converters = _text_converters(columns)
+    rows = iter(rows)
+    while chunk := list(islice(rows, CHUNK_ROWS)):
+        if converters:
+            converted = []
+            for row in chunk:
+                row = list(row)
+                for index, convert in converters:
+                    row[index] = convert(row[index])
+                converted.append(row)
+            chunk = converted
+        writer.writerows(chunk)
+        yield buffer.getvalue().encode("utf-8")
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue().encode("utf-8")
+
+
+def _json_value(kind: str) -> Callable[[Any], Any]:
+    if kind == "datetime":
+        return _iso
+    if kind == "decimal":  # as text, like the API: no precision lost to binary floating point
+        return lambda v: None if v is None else str(v)
+    if kind == "json":
+        return lambda v: None if v is None else (json.loads(v) if isinstance(v, str) else v)
+    return lambda v: v
+
+
+def _json_objects(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]]) -> Iterator[list[str]]:
+    names = [column.name for column in columns]
+    converters = [_json_value(column.kind) for column in columns]
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    rows = iter(rows)
+    while chunk := list(islice(rows, CHUNK_ROWS)):
+        yield [
+            dumps({name: convert(value) for name, convert, value in zip(names, converters, row, strict=True)})
+            for row in chunk
+        ]
+
+
+def write_ndjson(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """One JSON object per line."""
+    for lines in _json_objects(columns, rows):
+        yield ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def write_json(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """One JSON array of objects, written element by element."""
+    yield b"["
+    first = True
+    for lines in _json_objects(columns, rows):
+        text = ",\n".join(lines)
+        yield (("\n" if first else ",\n") + text).encode("utf-8")
+        first = False
+    yield b"\n]\n" if not first else b"]\n"
+
+
+class _Sink:
+    """A write-only file for pyarrow whose bytes are taken out after each row group."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.closed = False
+        self.position = 0
+
+    def write(self, data: Any) -> int:
+        chunk = bytes(data)
+        self.parts.append(chunk)
+        self.position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readable(self) -> bool:
+        return False
+
+    def drain(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts.clear()
+        return data
+
+
+def parquet_schema(columns: Sequence[ColumnLike]) -> Any:
+    import pyarrow as pa
+
+    types = {
+        "int": pa.int64(),
+        "str": pa.string(),
+        "bool": pa.bool_(),
+        "decimal": pa.decimal128(30, 10),
+        "datetime": pa.timestamp("us", tz="UTC"),
+        "json": pa.string(),  # JSON text, as stored
+    }
+    return pa.schema([pa.field(column.name, types[column.kind]) for column in columns])
+
+
+def write_parquet(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """Parquet (zstd), one row group per 65,536 rows, bytes handed out after each row group."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema(columns)
+    sink = _Sink()
+    writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression="zstd")
+    try:
+        rows = iter(rows)
+        while chunk := list(islice(rows, PARQUET_ROW_GROUP)):
+            arrays = [
+                pa.array(values, type=field.type)
+                for values, field in zip(zip(*chunk, strict=True), schema, strict=True)
+            ]
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            del chunk, arrays
+            yield sink.drain()
+    finally:
+        writer.close()
+    yield sink.drain()
+
+
+def write_xlsx(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
+    """One worksheet, header row first. XlsxWriter's constant-memory mode spools rows to a
+    temporary file; the workbook is sent once it is closed. Text is never read as a formula,
+    URL or number; date-times are written in UTC; decimals become Excel numbers (15 digits)."""
+    import xlsxwriter
+
+    handle, path = tempfile.mkstemp(prefix="aurum-export-", suffix=".xlsx")
+    os.close(handle)
+    try:
+        workbook = xlsxwriter.Workbook(path, {
+            "constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+            "strings_to_numbers": False, "remove_timezone": True, "default_date_format": "yyyy-mm-dd hh:mm:ss",
+        })  # fmt: skip
+        sheet = workbook.add_worksheet("export")
+        sheet.write_row(0, 0, [column.name for column in columns])
+        decimals = [index for index, column in enumerate(columns) if column.kind == "decimal"]
+        number = 0
+        for number, row in enumerate(rows, start=1):
+            if number > XLSX_MAX_ROWS:
+                raise ValueError(f"An XLSX sheet holds at most {XLSX_MAX_ROWS:,} rows.")
+            if decimals:
+                row = list(row)
+                for index in decimals:
+                    if row[index] is not None:
+                        row[index] = float(row[index])
+            sheet.write_row(number, 0, row)
+        workbook.close()
+        with open(path, "rb") as stream:
+            while data := stream.read(FILE_CHUNK_BYTES):
+                yield data
+    finally:
+        os.unlink(path)
+
+
+WRITERS: dict[str, Callable[[Sequence[ColumnLike], Iterable[Sequence[Any]]], Iterator[bytes]]] = {
+    "csv": write_csv,
+    "json": write_json,
+    "ndjson": write_ndjson,
+    "parquet": write_parquet,
+    "xlsx": write_xlsx,
+}
