@@ -507,3 +507,135 @@ class ExportJobFactory(factory.django.DjangoModelFactory):
 
 
 TENANT_FACTORIES[ExportJobFactory._meta.get_model_class()] = lambda tenant: ExportJobFactory(tenant=tenant)
+
+
+# --- compute and storage: KPI publications, publication requests, restatements ----------------------
+def _publication_kpi_version(tenant: Any) -> Any:
+    """An active KPI version of the tenant (made directly: publication rows only need one to point at)."""
+    from apps.compute.kpis.models import KpiDefinition, KpiVersion
+
+    definition = KpiDefinition.objects.create(tenant=tenant, key=f"published-{KpiDefinition.objects.count()}",
+                                              name="Published KPI")  # fmt: skip
+    return KpiVersion.objects.create(tenant=tenant, definition=definition, version="1.0.0", status="active",
+                                     calendar=CalendarFactory(tenant=tenant), measure="revenue")  # fmt: skip
+
+
+class PublishedOutputFactory(factory.django.DjangoModelFactory):
+    """A published output of one period (the hash is taken from its values, as the write takes it)."""
+
+    class Meta:
+        model = "storage.PublishedOutput"
+
+    tenant = factory.SubFactory(TenantFactory)
+    kpi_version = factory.LazyAttribute(lambda o: _publication_kpi_version(o.tenant))
+    kpi_key = factory.LazyAttribute(lambda o: o.kpi_version.definition.key)
+    kpi_version_label = "1.0.0"
+    version = factory.Sequence(lambda n: n + 1)
+    kind = "publication"
+    period_ids = factory.LazyFunction(list)
+    period_labels = factory.LazyFunction(list)
+    values = factory.LazyFunction(list)
+    as_of = factory.LazyFunction(lambda: datetime.now(UTC))
+    content_hash = "0" * 64
+    published_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+class PublicationRequestFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "compute.PublicationRequest"
+
+    tenant = factory.SubFactory(TenantFactory)
+    kpi_version = factory.LazyAttribute(lambda o: _publication_kpi_version(o.tenant))
+    period_labels = factory.LazyFunction(lambda: ["2026-01"])
+
+
+class RestatementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "compute.Restatement"
+
+    tenant = factory.SubFactory(TenantFactory)
+    supersedes = factory.LazyAttribute(lambda o: PublishedOutputFactory(tenant=o.tenant))
+    kpi_version = factory.LazyAttribute(lambda o: o.supersedes.kpi_version)
+    kpi_key = factory.LazyAttribute(lambda o: o.supersedes.kpi_key)
+    as_of = factory.LazyFunction(lambda: datetime.now(UTC))
+    proposed_at = factory.LazyFunction(lambda: datetime.now(UTC))
+    diff = factory.LazyFunction(lambda: [{"period": "2026-01", "period_id": 1, "dimensions": {}, "dimensions_key": "[]",
+                                          "old": "1", "new": "2", "delta": "1"}])  # fmt: skip
+
+
+TENANT_FACTORIES.update(
+    {
+        PublishedOutputFactory._meta.get_model_class(): lambda tenant: PublishedOutputFactory(tenant=tenant),
+        PublicationRequestFactory._meta.get_model_class(): lambda tenant: PublicationRequestFactory(tenant=tenant),
+        RestatementFactory._meta.get_model_class(): lambda tenant: RestatementFactory(tenant=tenant),
+    }
+)
+
+
+# --- compute: governed KPIs (definitions, versions, targets) and storage's KPI values ----------------
+class KpiDefinitionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "compute.KpiDefinition"
+
+    tenant = factory.SubFactory(TenantFactory)
+    key = factory.Sequence(lambda n: f"kpi-{n}")
+    name = factory.LazyAttribute(lambda o: o.key.replace("-", " ").title())
+
+
+class KpiVersionFactory(factory.django.DjangoModelFactory):
+    """A draft simple version (sum of 'revenue') on a contract and a calendar of the same tenant."""
+
+    class Meta:
+        model = "compute.KpiVersion"
+
+    definition = factory.SubFactory(KpiDefinitionFactory)
+    tenant = factory.SelfAttribute("definition.tenant")
+    version = "1.0.0"
+    contract = factory.LazyAttribute(lambda o: DataContractFactory(tenant=o.tenant))
+    calendar = factory.LazyAttribute(lambda o: CalendarFactory(tenant=o.tenant))
+    measure = "revenue"
+
+
+class KpiTargetFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "compute.KpiTarget"
+
+    definition = factory.SubFactory(KpiDefinitionFactory)
+    tenant = factory.SelfAttribute("definition.tenant")
+    period_from = factory.LazyAttribute(lambda o: CalendarPeriodFactory(calendar=CalendarFactory(tenant=o.tenant)))
+    period_to = factory.SelfAttribute("period_from")
+    value = Decimal("100")
+    amber_within = Decimal("10")
+
+
+class KpiValueFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "storage.KpiValue"
+
+    kpi_version = factory.SubFactory(KpiVersionFactory)
+    tenant = factory.SelfAttribute("kpi_version.tenant")
+    kpi_key = factory.SelfAttribute("kpi_version.definition.key")
+    period = factory.LazyAttribute(lambda o: CalendarPeriodFactory(calendar=o.kpi_version.calendar))
+    period_index = factory.SelfAttribute("period.index")
+    dimensions_key = "[]"
+    actual = Decimal("1")
+    as_of = factory.LazyFunction(lambda: datetime.now(UTC))
+    computed_at = factory.LazyFunction(lambda: datetime.now(UTC))
+
+
+TENANT_FACTORIES.update(
+    {
+        KpiDefinitionFactory._meta.get_model_class(): lambda tenant: KpiDefinitionFactory(tenant=tenant),
+        KpiVersionFactory._meta.get_model_class(): lambda tenant: KpiVersionFactory(
+            definition=KpiDefinitionFactory(tenant=tenant)
+        ),
+        KpiTargetFactory._meta.get_model_class(): lambda tenant: KpiTargetFactory(
+            definition=KpiDefinitionFactory(tenant=tenant)
+        ),
+        # Values of active versions are what the API lists by default; the admin lists values of any
+        # version that was ever active.
+        KpiValueFactory._meta.get_model_class(): lambda tenant: KpiValueFactory(
+            kpi_version=KpiVersionFactory(definition=KpiDefinitionFactory(tenant=tenant), status="active")
+        ),
+    }
+)

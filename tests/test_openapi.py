@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.exceptions import FieldDoesNotExist
 from django.urls import URLPattern, URLResolver, get_resolver
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
+from rest_framework import serializers
 
 pytestmark = pytest.mark.django_db
 # The schema and its viewers, and the catch-all that answers unknown paths with a problem 404.
@@ -67,6 +69,116 @@ def test_every_operation_documents_its_problem_responses(schema):
             for code in expected:
                 content = operation["responses"][code]["content"]
                 assert list(content) == ["application/problem+json"], (method, path, code)
+
+
+def model_serializers():
+    """Every ModelSerializer of the project's apps (their modules are imported by the URL conf)."""
+    pending, found = [serializers.ModelSerializer], []
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            pending.append(subclass)
+            if subclass.__module__.startswith("apps."):
+                found.append(subclass)
+    return found
+
+
+def documented_columns(schema):
+    """(serializer, field name, its model column, its documented property) for every field of a
+    ModelSerializer documented as a component that reads a concrete column directly."""
+    components = schema["components"]["schemas"]
+    for serializer_class in model_serializers():
+        component = components.get(serializer_class.__name__.removesuffix("Serializer"))
+        if component is None:
+            continue
+        model = serializer_class.Meta.model
+        for name, field in serializer_class().fields.items():
+            try:
+                column = model._meta.get_field(field.source)
+            except (FieldDoesNotExist, TypeError):
+                continue
+            if column.concrete and name in component.get("properties", {}):
+                yield serializer_class, name, field, column, component["properties"][name]
+
+
+def test_fields_over_nullable_columns_are_documented_nullable(schema):
+    # DRF renders a field as null when its column is, whatever the field's allow_null: a field declared
+    # by hand (e.g. SlugRelatedField(read_only=True) on an optional FK) must still say nullable.
+    columns = [(cls, name, prop) for cls, name, _, column, prop in documented_columns(schema) if column.null]
+    wrong = [f"{cls.__name__}.{name}" for cls, name, prop in columns if not prop.get("nullable")]
+    assert columns and not wrong, f"fields over nullable columns not documented nullable: {wrong}"
+    components = schema["components"]["schemas"]
+    assert components["ContractVersion"]["properties"]["decided_by"]["nullable"]
+    assert components["Policy"]["properties"]["contract"]["nullable"]
+    assert components["DataProduct"]["properties"]["owner"]["nullable"]
+
+
+def test_read_only_fields_over_blank_columns_document_the_empty_string(schema):
+    # DRF drops allow_blank from read-only fields, but renders a blank column as "": a choice, URL or
+    # slug field over one must still accept "" in the document.
+    def accepts_blank(prop):
+        options = prop.get("oneOf", []) + prop.get("anyOf", [])
+        if any(option.get("$ref", "").endswith("/BlankEnum") or option.get("enum") == [""] for option in options):
+            return True
+        return "" in prop.get("enum", [""]) and not {"format", "pattern", "$ref", "minLength"} & set(prop)
+
+    columns = [
+        (cls, name, prop)
+        for cls, name, field, column, prop in documented_columns(schema)
+        if field.read_only and column.blank and column.empty_strings_allowed
+    ]
+    wrong = [f"{cls.__name__}.{name}" for cls, name, prop in columns if not accepts_blank(prop)]
+    assert columns and not wrong, f"read-only fields over blank columns that refuse '': {wrong}"
+    assert "" in schema["components"]["schemas"]["Source"]["properties"]["pull_url"]["anyOf"][1]["enum"]
+
+
+def test_responses_are_documented_as_they_are_sent(schema):
+    paths = schema["paths"]
+    diff = paths["/api/v1/contract-versions/{id}/diff/"]["get"]
+    # A plain list: neither paginated nor filtered like the versions list.
+    assert diff["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
+    assert {p["name"] for p in diff["parameters"]} == {"id", "against"}
+    # A YAML document parses to an object, not a string.
+    odcs = paths["/api/v1/contract-versions/{id}/odcs/"]["get"]["responses"]["200"]["content"]
+    assert odcs["application/yaml"]["schema"]["type"] == "object"
+    # An export in JSON is an array of rows, the other formats files.
+    export = paths["/api/v1/exports/gdps/"]["get"]["responses"]["200"]["content"]
+    assert export["application/json"]["schema"]["type"] == "array"
+    assert export["text/csv"]["schema"] == {"type": "string", "format": "binary"}
+    # Field problems may carry the source line (ODCS import) besides pointer, detail and code.
+    field_problem = schema["components"]["schemas"]["FieldProblem"]
+    assert set(field_problem["required"]) == {"pointer", "detail", "code"}
+    assert field_problem["properties"]["line"]["nullable"]
+
+
+def test_only_reads_are_documented_as_paginated(schema):
+    # drf-spectacular wraps any list response of a viewset with a pagination class in a page, but
+    # only list reads paginate: an action answering a plain list sets pagination_class=None.
+    paginated = [
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        for response in operation["responses"].values()
+        for content in response.get("content", {}).values()
+        if "/Paginated" in content["schema"].get("$ref", "") and method != "get"
+    ]
+    assert not paginated, f"writes documented as answering a page: {paginated}"
+
+
+def test_writes_document_what_their_views_require_and_refuse(schema):
+    # The views validate with one all-optional serializer and check the rest themselves; the document
+    # must still say which fields a create needs and leave out those an update refuses to change.
+    def body(path, method):
+        content = schema["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+        return schema["components"]["schemas"][content["$ref"].rsplit("/", 1)[-1]]
+
+    assert set(body("/api/v1/sources/", "post")["required"]) == {"key", "name", "contract"}
+    assert {"key", "contract"}.isdisjoint(body("/api/v1/sources/{id}/", "patch")["properties"])
+    assert set(body("/api/v1/policies/", "post")["required"]) == {"kind", "name", "parameters"}
+    assert body("/api/v1/policies/{id}/revise/", "post")["required"] == ["parameters"]
+    assert set(body("/api/v1/contract-versions/", "post")["required"]) == {"contract", "version"}
+    assert "contract" not in body("/api/v1/contract-versions/{id}/", "patch")["properties"]
+    assert body("/api/v1/contract-versions/{id}/reject/", "post")["required"] == ["comment"]
+    assert {"key", "platform"}.isdisjoint(body("/api/v1/calendars/{id}/", "patch")["properties"])
 
 
 def test_the_conflict_response_is_documented_where_it_can_happen(schema):

@@ -660,3 +660,6 @@ class PipelineRunAdmin(IngestStyles, ReadOnlyTenantScopedAdmin):
     def counts_label(self, obj: PipelineRun) -> str:
         counts = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in (obj.counts or {}).items())
         return format_html('<span class="aurum-when">{}</span>', counts) if counts else "—"
+
+
+from apps.compute.kpis import admin as kpi_admin  # noqa: E402,F401  (KPI pages register themselves)

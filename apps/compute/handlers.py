@@ -18,3 +18,6 @@ def copy_normalization_rules(event: DomainEvent) -> None:
                           params=rule.params, description=rule.description)
         for rule in NormalizationRule.objects.filter(contract_version_id=source_id).order_by("position", "id")
     )  # fmt: skip
+
+
+from apps.compute.kpis.handlers import compute_kpis_of_batch  # noqa: E402,F401  (KPIs follow completed batches)

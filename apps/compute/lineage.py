@@ -1,4 +1,15 @@
-"""OpenLineage RunEvents for pipeline runs: START, then COMPLETE or FAIL.
+"""OpenLineage RunEvents for pipeline runs: START, then COMPLETE, FAIL or ABORT.
+
+- COMPLETE: the run did its work to the end, whatever it decided about the data. A batch the
+  quality gate (or an error-severity batch rule) refused is such a run: it ends `refused`, not
+  `failed`, its PipelineRun is `completed`, and the refusal is reported as data, in the input
+  dataset's `dataQualityAssertions` facet (success false) with `rowCount` 0, as a data quality
+  tool reports a failed test of a run that worked. FAIL is kept for runs that could not do their
+  work (an error), with the `errorMessage` facet; a lineage consumer alerting on FAIL is then
+  alerted by broken pipelines, not by suppliers' bad data.
+- ABORT: the run stopped before its end without an error of the batch (a killed worker, the
+  task's soft time limit, a lost database); the batch stays `processing` and a later run, with a
+  new runId, resumes it.
 
 Sent where operators point them: AURUM_OPENLINEAGE_FILE appends JSON lines (what the
 openlineage-python file transport writes), AURUM_OPENLINEAGE_URL POSTs each event (Marquez's
@@ -23,6 +34,10 @@ SPEC = "https://openlineage.io/spec/2-0-2/OpenLineage.json"
 PRODUCER = "https://github.com/aurum-data/aurum"
 SCHEMA_FACET = "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet"
 ERROR_FACET = "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet"
+ASSERTIONS_FACET = (
+    "https://openlineage.io/spec/facets/1-1-0/DataQualityAssertionsDatasetFacet.json"
+    "#/$defs/DataQualityAssertionsDatasetFacet"
+)
 OUTPUT_STATS_FACET = (
     "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json"
     "#/$defs/OutputStatisticsOutputDatasetFacet"
@@ -33,11 +48,17 @@ def namespace(batch: Any) -> str:
     return f"aurum://{batch.tenant.slug}"
 
 
-def run_event(event_type: str, run: Any, batch: Any, *, error: str = "") -> dict[str, Any]:
+def run_event(
+    event_type: str, run: Any, batch: Any, *, error: str = "", assertions: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     version = batch.contract_version
     contract_key = version.contract.key if version is not None else "unknown"
-    inputs = [{"namespace": namespace(batch), "name": f"sources/{batch.source.key}/batches/{batch.pk}",
-               "facets": {}}]  # fmt: skip
+    inputs: list[dict[str, Any]] = [{"namespace": namespace(batch),
+                                     "name": f"sources/{batch.source.key}/batches/{batch.pk}", "facets": {}}]  # fmt: skip
+    if assertions:
+        inputs[0]["inputFacets"] = {
+            "dataQualityAssertions": {"_producer": PRODUCER, "_schemaURL": ASSERTIONS_FACET, "assertions": assertions}
+        }
     output: dict[str, Any] = {"namespace": namespace(batch), "name": f"contracts/{contract_key}/golden-data-points",
                               "facets": {}}  # fmt: skip
     if version is not None:
@@ -95,14 +116,19 @@ def emit_start(run: Any, batch: Any) -> None:
         emit(run_event("START", run, batch))
 
 
-def emit_complete(run: Any, batch: Any) -> None:
+def emit_complete(run: Any, batch: Any, *, assertions: list[dict[str, Any]] | None = None) -> None:
     if _enabled():
-        emit(run_event("COMPLETE", run, batch))
+        emit(run_event("COMPLETE", run, batch, assertions=assertions))
 
 
 def emit_fail(run: Any, batch: Any, error: str) -> None:
     if _enabled():
         emit(run_event("FAIL", run, batch, error=error))
+
+
+def emit_abort(run: Any, batch: Any, reason: str) -> None:
+    if _enabled():
+        emit(run_event("ABORT", run, batch, error=reason))
 
 
 def _enabled() -> bool:

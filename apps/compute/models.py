@@ -76,3 +76,7 @@ class PipelineRun(TenantOwnedModel):
 
     def __str__(self) -> str:
         return f"{self.job} run {self.run_id}"
+
+
+from apps.compute.kpis.models import KpiDefinition, KpiTarget, KpiTransition, KpiVersion  # noqa: E402,F401
+from apps.compute.publication.models import PublicationRequest, Restatement  # noqa: E402,F401

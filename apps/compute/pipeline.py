@@ -8,7 +8,14 @@
       3. batch-level quality rules, then the quality-gate policy: accept all, accept the
          valid records, or refuse the whole batch
       4. the survivorship merge (apps/storage/merge.py), one transaction
-      5. counts, status, a `batch.completed` event, a PipelineRun and OpenLineage events
+      5. counts, status, a `batch.completed` event, a PipelineRun and OpenLineage events; once the
+         batch is final its spooled payload is deleted (the raw layer holds the records)
+
+One worker at a time: a run holds the batch's lock (a PostgreSQL session advisory lock, or a
+lock within the process elsewhere) from its start to its end, and a second worker leaves the
+batch to it. A run stopped before the end (a killed worker, the task's soft time limit, a lost
+database) leaves the batch `processing` and resumable; the next run ends a run its worker left
+`running`.
 
 Memory is bounded by the chunk size whatever the batch size: records are streamed from
 the spooled file, and only per-batch counters and the within-batch uniqueness sets live
@@ -20,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,11 +36,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import DatabaseError, OperationalError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from apps.compute import lineage
+from apps.compute.choices import PipelineRunStatusChoices as RunStatus
 from apps.compute.ingest.parsers import iter_records
 from apps.compute.models import PipelineRun, Source
 from apps.compute.normalize import compile_steps, steps_from_rules
@@ -42,6 +51,7 @@ from apps.host.choices import PolicyKindChoices
 from apps.host.policies.evaluation import PolicySubject, evaluate
 from apps.runtime.events import publish_event
 from apps.storage import bulk
+from apps.storage.choices import FINAL_BATCH_STATUSES
 from apps.storage.choices import BatchStatusChoices as Status
 from apps.storage.merge import merge_batch, refresh_staging_statistics
 from apps.storage.models import IngestionBatch, RawRecord, StagedValue, UniqueValue
@@ -67,12 +77,24 @@ class Plan:
     # Whether another batch of the source has raw records (once true it stays so): until then no record
     # can be a duplicate of an earlier delivery, and the per-chunk lookup is skipped.
     earlier_batches: bool = False
+    # What the batch-level rules and the quality gate found: the OpenLineage dataQualityAssertions.
+    assertions: list[dict[str, Any]] | None = None
 
 
 def batch_process(batch_id: int) -> IngestionBatch:
-    """Process (or resume) a batch to the end. Safe to call again for the same batch."""
+    """Process (or resume) a batch to the end. Safe to call again for the same batch, also while another
+    worker processes it: the second call finds the batch locked and returns it as it is, untouched."""
+    with _batch_lock(batch_id) as locked:
+        if not locked:
+            logger.info("Batch %s is being processed by another worker; left to it.", batch_id)
+            return IngestionBatch.objects.select_related("source", "tenant").get(pk=batch_id)
+        return _process(batch_id)
+
+
+def _process(batch_id: int) -> IngestionBatch:
     batch = _start(batch_id)
-    if batch.status in (Status.COMPLETED, Status.COMPLETED_WITH_REJECTIONS, Status.REFUSED, Status.FAILED):
+    _end_abandoned_runs(batch)  # we hold the lock: a run still `running` has lost its worker
+    if batch.status in FINAL_BATCH_STATUSES:
         return batch
     run = PipelineRun.objects.create(tenant=batch.tenant, batch=batch, job="ingest")
     lineage.emit_start(run, batch)
@@ -82,15 +104,92 @@ def batch_process(batch_id: int) -> IngestionBatch:
         _ingest_chunks(plan)
         batch = _decide_and_merge(plan)
     except Exception as exc:
+        if _interrupted(exc):  # not the batch's fault: it stays `processing`, resumable after its last chunk
+            _stop_run(run, batch_id, exc)
+            raise
         batch = _fail(batch_id, exc)
         lineage.emit_fail(run, batch, str(exc))
         _finish_run(run, batch, failed=True)
         if not isinstance(exc, (PipelineError, *_expected_errors())):
             raise
         return batch
-    lineage.emit_complete(run, batch)
+    lineage.emit_complete(run, batch, assertions=plan.assertions)
     _finish_run(run, batch, failed=False)
     return batch
+
+
+BATCH_LOCK = 4243  # advisory lock namespace of batches (4242: merges of a contract)
+_running_here: set[int] = set()  # batches processed in this process (the lock where PostgreSQL is not)
+_running_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _batch_lock(batch_id: int) -> Iterator[bool]:
+    """Yields whether this worker may process the batch: one worker at a time, never waiting.
+
+    On PostgreSQL, a session-level advisory lock (BATCH_LOCK, batch id): it outlives the chunk
+    transactions, and it is released when the run ends or, for a killed worker, when the database
+    closes its connection; the next worker can then resume at once. It needs a session per worker
+    (a transaction-pooling proxy such as PgBouncer in transaction mode would break it). Elsewhere
+    (SQLite, where tasks run in the web process) the lock holds within the process only.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [BATCH_LOCK, batch_id])
+            locked = bool(cursor.fetchone()[0])
+        try:
+            yield locked
+        finally:
+            if locked:
+                try:
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [BATCH_LOCK, batch_id])
+                except DatabaseError:  # the connection is gone, and its session locks with it
+                    logger.warning("Could not release the lock of batch %s", batch_id, exc_info=True)
+        return
+    with _running_guard:
+        locked = batch_id not in _running_here
+        _running_here.add(batch_id)
+    try:
+        yield locked
+    finally:
+        if locked:
+            with _running_guard:
+                _running_here.discard(batch_id)
+
+
+def _interrupted(exc: Exception) -> bool:
+    """Exceptions that stop a run without anything being wrong with the batch: Celery's soft time limit, a
+    database that went away or timed out (the task retries those). The batch must stay resumable."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    return isinstance(exc, (SoftTimeLimitExceeded, OperationalError))
+
+
+ABANDONED = "Abandoned: its worker stopped (killed, or lost the database) before the run ended."
+
+
+def _end_abandoned_runs(batch: IngestionBatch) -> None:
+    """Runs of the batch left `running` by a worker that died: failed, with the reason, and an ABORT event."""
+    for run in PipelineRun.objects.filter(batch=batch, job="ingest", status=RunStatus.RUNNING):
+        run.status, run.finished_at, run.error = RunStatus.FAILED, timezone.now(), ABANDONED
+        run.counts = _counts(batch)
+        run.save(update_fields=["status", "finished_at", "error", "counts", "updated_at"])
+        lineage.emit_abort(run, batch, ABANDONED)
+
+
+def _stop_run(run: PipelineRun, batch_id: int, exc: Exception) -> None:
+    """End the run of an interrupted batch; the batch itself stays `processing` for the next run."""
+    detail = " ".join(str(arg) for arg in exc.args)  # str() of Celery's exceptions is their repr
+    reason = f"Stopped by {type(exc).__name__}" + (f": {detail}" if detail else "")
+    try:
+        batch = IngestionBatch.objects.select_related("source", "tenant", "contract_version__contract").get(pk=batch_id)
+        run.status, run.finished_at, run.counts = RunStatus.FAILED, timezone.now(), _counts(batch)
+        run.error = f"{reason}; the batch stays {batch.status} and resumes after record {batch.processed_through}."
+        run.save(update_fields=["status", "finished_at", "error", "counts", "updated_at"])
+        lineage.emit_abort(run, batch, run.error)
+    except DatabaseError:  # the database is what stopped the run: the next run ends this one
+        logger.warning("Could not end the interrupted run %s of batch %s", run.run_id, batch_id, exc_info=True)
 
 
 class PipelineError(Exception):
@@ -196,8 +295,10 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
     validated = [(record, *_validate(plan, record)) for record in chunk]
     ids = bulk.next_ids(RawRecord, len(chunk))
     duplicates = _earlier_duplicates(plan, [digest for _, _, _, digest, _ in validated])
-    unique_clashes = _unique_clashes(plan, validated, ids)
+    unique_values = _unique_values(plan, validated)
+    unique_clashes = _unique_clashes(plan, unique_values) if unique_values else {}
     raw_rows, rejection_rows, staged_rows = [], [], []
+    refused: set[int] = set()  # raw ids of the rejected records
     accepted = rejected = 0
     # On PostgreSQL the payload is COPied as the canonical JSON text already made for the hash (jsonb
     # keeps no key order); elsewhere the JSON column stores the text as given, so the dict is kept.
@@ -222,6 +323,7 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
                                    severity, v.message, str(getattr(v, "value", ""))[:1000]))  # fmt: skip
         if errors:
             rejected += 1
+            refused.add(raw_id)
             continue
         accepted += 1
         flags = sorted({f"{v.rule}:{v.field}" if v.field else v.rule for v in violations})
@@ -230,7 +332,8 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
     bulk.write_raw_records(raw_rows)
     bulk.write_rejections(rejection_rows)
     bulk.write_staged_values(staged_rows)
-    _remember_unique_values(plan, validated, ids)
+    if unique_values:
+        _remember_unique_values(plan, unique_values, ids, refused)
     last = chunk[-1].position
     IngestionBatch.objects.filter(pk=batch.pk).update(
         processed_through=last,
@@ -244,8 +347,10 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
 
 
 def _earlier_duplicates(plan: Plan, hashes: list[str]) -> int:
-    """Records identical to one this source delivered in an earlier batch (repeats within the
-    batch are counted in SQL at its end, so no per-record set has to live in memory)."""
+    """The distinct records of the chunk that this source delivered in an earlier batch and this batch has
+    not received before (in an earlier chunk): each counts once here, and its repeats within the batch are
+    counted in SQL at the batch's end (`_repeats_within`), so a record is never counted twice and no
+    per-record set has to live in memory."""
     if not plan.earlier_batches:
         plan.earlier_batches = (
             IngestionBatch.objects.filter(source=plan.source)
@@ -259,24 +364,29 @@ def _earlier_duplicates(plan: Plan, hashes: list[str]) -> int:
         # One index probe per distinct hash (LATERAL … LIMIT 1), whatever the statistics say: left to the
         # planner, `hash = ANY(…)` may scan every raw record of the source's batches for each chunk. Its
         # cost estimate can be high enough to JIT-compile it, which alone takes longer than the probes.
+        # `batch_id + 0` keeps the (batch, position) index out of each probe: before raw records are
+        # analyzed the planner ANDs it with the hash index, reading the whole batch's index per hash.
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")  # for the chunk's transaction
+            # Only for a hash found there: whether an earlier chunk of this batch already had it.
             cursor.execute(
-                "SELECT u.hash FROM unnest(%s::text[]) AS u(hash) CROSS JOIN LATERAL ("
-                " SELECT 1 FROM storage_rawrecord r JOIN storage_ingestionbatch b ON b.id = r.batch_id"
-                " WHERE r.hash = u.hash AND b.source_id = %s AND r.batch_id <> %s LIMIT 1) AS found",
-                [list(set(hashes)), plan.source.pk, plan.batch.pk],
+                "SELECT COUNT(*) FROM unnest(%s::text[]) AS u(hash) CROSS JOIN LATERAL ("
+                " SELECT 1 FROM storage_rawrecord r JOIN storage_ingestionbatch b ON b.id = r.batch_id + 0"
+                " WHERE r.hash = u.hash AND b.source_id = %s AND r.batch_id + 0 <> %s LIMIT 1) AS found"
+                " WHERE NOT EXISTS (SELECT 1 FROM storage_rawrecord s WHERE s.hash = u.hash AND s.batch_id + 0 = %s)",
+                [list(set(hashes)), plan.source.pk, plan.batch.pk, plan.batch.pk],
             )
-            earlier = {row[0] for row in cursor.fetchall()}
-    else:
-        earlier = set(
-            RawRecord.objects.filter(hash__in=set(hashes), batch__source=plan.source)
-            .exclude(batch=plan.batch)
-            .values_list("hash", flat=True)
-        )
+            return cursor.fetchone()[0]
+    earlier = set(
+        RawRecord.objects.filter(hash__in=set(hashes), batch__source=plan.source)
+        .exclude(batch=plan.batch)
+        .values_list("hash", flat=True)
+    )
     if not earlier:
         return 0
-    return sum(1 for digest in hashes if digest in earlier)
+    return len(
+        earlier - set(RawRecord.objects.filter(batch=plan.batch, hash__in=earlier).values_list("hash", flat=True))
+    )
 
 
 def _repeats_within(batch: IngestionBatch) -> int:
@@ -285,38 +395,53 @@ def _repeats_within(batch: IngestionBatch) -> int:
         return cursor.fetchone()[0]
 
 
-def _unique_clashes(plan: Plan, validated: list[Any], ids: list[int]) -> dict[int, list[Any]]:
-    """Values of unique fields accepted by an earlier batch of the contract: a rejection each."""
-    from apps.compute.validate import Violation
-
+def _unique_values(plan: Plan, validated: list[Any]) -> list[tuple[int, list[tuple[str, str]]]]:
+    """Per record of the chunk (position, [(unique field, value hash)]): hashed once, for both uses below."""
     fields = list(getattr(plan.validator, "unique_fields", ()))
     if not fields:
+        return []
+    return [(record.position, [(name, record_hash({"v": normalized[name]})) for name in fields
+                               if normalized.get(name) is not None])
+            for record, normalized, *_ in validated]  # fmt: skip
+
+
+def _unique_clashes(plan: Plan, unique_values: list[tuple[int, list[tuple[str, str]]]]) -> dict[int, list[Any]]:
+    """Values of unique fields accepted by an earlier batch of the contract: a rejection for every record that
+    has one, however often the chunk repeats it. Values this batch claimed in its earlier chunks are not
+    clashes: a repeat within the batch is the validator's (one rejection, naming the first position)."""
+    from apps.compute.validate import Violation
+
+    wanted: dict[tuple[str, str], list[int]] = {}
+    for position, values in unique_values:
+        for value in values:
+            wanted.setdefault(value, []).append(position)
+    if not wanted:
         return {}
-    wanted = {(name, record_hash({"v": normalized.get(name)})): record.position
-              for record, normalized, *_ in validated for name in fields if normalized.get(name) is not None}  # fmt: skip
     existing = UniqueValue.objects.filter(
-        contract_id=plan.version.contract_id, field__in=fields, value_hash__in={h for _, h in wanted}
-    ).values_list("field", "value_hash")
+        contract_id=plan.version.contract_id, field__in={name for name, _ in wanted},
+        value_hash__in={digest for _, digest in wanted},
+    ).values_list("field", "value_hash", "raw_record__batch_id")  # fmt: skip
     clashes: dict[int, list[Any]] = {}
-    for name, digest in existing:
-        position = wanted.get((name, digest))
-        if position is not None:
+    for name, digest, batch_id in existing:
+        if batch_id == plan.batch.pk:
+            continue
+        for position in wanted.get((name, digest), ()):
             clashes.setdefault(position, []).append(
                 Violation(name, "unique", f"{name} was already delivered in an earlier batch.", "", "error")
             )
     return clashes
 
 
-def _remember_unique_values(plan: Plan, validated: list[Any], ids: list[int]) -> None:
-    fields = list(getattr(plan.validator, "unique_fields", ()))
-    if not fields:
-        return
+def _remember_unique_values(
+    plan: Plan, unique_values: list[tuple[int, list[tuple[str, str]]]], ids: list[int], refused: set[int]
+) -> None:
+    """The unique values of the accepted records, whatever rejected the others (a field of their own, or a
+    unique value delivered before): a rejected record claims none."""
     rows = [
         UniqueValue(tenant_id=plan.batch.tenant_id, contract_id=plan.version.contract_id, field=name,
-                    value_hash=record_hash({"v": normalized.get(name)}), raw_record_id=raw_id)
-        for raw_id, (_, normalized, violations, *_) in zip(ids, validated, strict=True)
-        if not any(getattr(v, "severity", "error") == "error" for v in violations)
-        for name in fields if normalized.get(name) is not None
+                    value_hash=digest, raw_record_id=raw_id)
+        for raw_id, (_, values) in zip(ids, unique_values, strict=True) if raw_id not in refused
+        for name, digest in values
     ]  # fmt: skip
     UniqueValue.objects.bulk_create(rows, ignore_conflicts=True)
 
@@ -332,6 +457,7 @@ def _decide_and_merge(plan: Plan) -> IngestionBatch:
     refuse_whole = any(v.severity == "error" for v in batch_level) or (
         not decision.allowed and (gate is None or gate.parameters.get("on_failure", "refuse_batch") == "refuse_batch")
     )
+    plan.assertions = _assertions(batch_level, decision, gate, pass_rate)
     if not refuse_whole:
         refresh_staging_statistics()
     with transaction.atomic():
@@ -357,6 +483,25 @@ def _decide_and_merge(plan: Plan) -> IngestionBatch:
         return _finish(batch, status, now)
 
 
+def _assertions(batch_level: list[Any], decision: Any, gate: Any, pass_rate: float) -> list[dict[str, Any]]:
+    """The batch-level rules that failed, and the quality gate's checks, as OpenLineage data quality assertions."""
+    assertions: list[dict[str, Any]] = [
+        {"assertion": v.rule, "success": False, "severity": "warn" if v.severity == "warning" else v.severity,
+         "description": v.message, **({"column": v.field} if v.field else {})}
+        for v in batch_level
+    ]  # fmt: skip
+    if gate is not None:
+        minimum = gate.parameters.get("min_batch_pass_rate")
+        for reason in decision.reasons:
+            if reason.kind == PolicyKindChoices.QUALITY_GATE:
+                assertions.append({
+                    "assertion": "quality_gate", "name": gate.name, "success": reason.ok, "severity": "error",
+                    "description": reason.message, "actual": f"{pass_rate:.2f}",
+                    **({"expected": f"{float(minimum):.2f}"} if minimum is not None else {}),
+                })  # fmt: skip
+    return assertions
+
+
 def _refusal_reason(batch_level: list[Any], decision: Any) -> str:
     reasons = [f"{v.rule}: {v.message}" for v in batch_level if v.severity == "error"]
     reasons += [reason.message for reason in decision.failures]
@@ -372,9 +517,11 @@ def _lock_contract(contract_id: int) -> None:
 
 def _finish(batch: IngestionBatch, status: str, now: datetime, error: str = "") -> IngestionBatch:
     batch.status, batch.finished_at, batch.error = status, now, error
+    _discard_spool(batch)
     batch.save(
-        update_fields=["status", "finished_at", "error", "gdps_created", "superseded", "duplicates", "updated_at"]
-    )
+        update_fields=["status", "finished_at", "error", "gdps_created", "superseded", "duplicates", "payload_path",
+                       "updated_at"]
+    )  # fmt: skip
     publish_event(
         "batch.completed",
         {"batch": batch.pk, "source": batch.source.key, "status": status, "received": batch.received,
@@ -394,15 +541,36 @@ def _fail(batch_id: int, exc: Exception) -> IngestionBatch:
             if isinstance(exc, (PipelineError, *_expected_errors()))
             else f"{type(exc).__name__}: {exc}"[:4000]
         )
-        batch.save(update_fields=["status", "finished_at", "error", "updated_at"])
+        _discard_spool(batch)
+        batch.save(update_fields=["status", "finished_at", "error", "payload_path", "updated_at"])
         StagedValue.objects.filter(batch=batch).delete()
+        UniqueValue.objects.filter(raw_record__batch=batch).delete()  # it made no GDP: its values are free again
     return batch
 
 
+def _discard_spool(batch: IngestionBatch) -> None:
+    """A final batch no longer needs its spooled payload (the raw layer holds every record): the file is deleted
+    once the final status commits, and `payload_path` is emptied with that status."""
+    path, batch.payload_path = batch.payload_path, ""
+    if path:
+        transaction.on_commit(lambda: _delete_file(path))
+
+
+def _delete_file(path: str) -> None:
+    try:
+        default_storage.delete(path)
+    except OSError:  # the batch is final either way; an orphan file is only space
+        logger.warning("Could not delete the spooled payload %s", path, exc_info=True)
+
+
+def _counts(batch: IngestionBatch) -> dict[str, int]:
+    return {name: getattr(batch, name) for name in
+            ("received", "accepted", "rejected", "duplicates", "gdps_created", "superseded")}  # fmt: skip
+
+
 def _finish_run(run: PipelineRun, batch: IngestionBatch, *, failed: bool) -> None:
-    run.status = "failed" if failed else "completed"
+    run.status = RunStatus.FAILED if failed else RunStatus.COMPLETED
     run.finished_at = timezone.now()
     run.error = batch.error if failed else ""
-    run.counts = {name: getattr(batch, name) for name in
-                  ("received", "accepted", "rejected", "duplicates", "gdps_created", "superseded")}  # fmt: skip
+    run.counts = _counts(batch)
     run.save(update_fields=["status", "finished_at", "error", "counts", "updated_at"])

@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import OperationalError
 from django.utils import timezone
@@ -24,11 +25,28 @@ from apps.storage.models import IngestionBatch
 @shared_task(bind=True, name="compute.process_batch", max_retries=5)
 def process_batch(self, batch_id: int) -> str:
     """Process or resume a batch. A worker lost mid-batch redelivers this (late acks); the
-    pipeline resumes after the last committed chunk."""
+    pipeline resumes after the last committed chunk.
+
+    A batch longer than the task's soft time limit is stopped there, resumable: if the task
+    committed chunks, a new task goes on after them at once. One that made no progress is
+    left to the beat job `compute.resume_stalled_batches`, so a batch that can never finish
+    in time does not loop without a pause.
+    """
+    before = _processed_through(batch_id)
     try:
         return batch_process(batch_id).status
+    except SoftTimeLimitExceeded:
+        if _processed_through(batch_id) > before:
+            process_batch.delay(batch_id)
+            return BatchStatusChoices.PROCESSING
+        raise
     except OperationalError as exc:  # database restarts, lock timeouts: transient
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+
+
+def _processed_through(batch_id: int) -> int:
+    through = IngestionBatch.objects.filter(pk=batch_id).values_list("processed_through", flat=True).first()
+    return -1 if through is None else through
 
 
 @shared_task(name="compute.resume_stalled_batches")
@@ -79,3 +97,6 @@ def pull_source(source_id: int) -> int | None:
             services.batch_dispatch(batch)
         run.detail = {"source": source.key, "batch": batch.pk, "new": created}
     return batch.pk
+
+
+from apps.compute.kpis.tasks import compute_due_kpis, compute_kpi  # noqa: E402,F401  (registered under compute.*)

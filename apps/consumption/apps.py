@@ -14,7 +14,8 @@ class ConsumptionConfig(ModuleAppConfig):
                 "APIs",
                 "Query API over Golden Data Points: django-filter filters (contract, measure, entity key, batch, "
                 "observed range, `dim.<name>`), latest and as-of reads, page-number or snapshot-consistent cursor "
-                "pages, field selection, ETag and conditional GET; KPI values once KPIs exist.",
+                "pages, field selection, ETag and conditional GET. KPI values exist (computed by compute, stored by "
+                "storage) but are not served here yet.",
                 built=True,
             ),
             Module(
@@ -34,9 +35,10 @@ class ConsumptionConfig(ModuleAppConfig):
             ),
             Module(
                 "Catalogs",
-                "Data products per tenant (GDP datasets under a contract; KPI sets described, KPI versions not "
-                "attachable yet): safe Markdown descriptions, computed freshness, quality score, SLA status and a "
-                "sample; visibility for members or listed for consumers; searchable through Discovery.",
+                "Data products per tenant (GDP datasets under a contract; KPI sets described, but compute's KPI "
+                "versions cannot be attached to them yet): safe Markdown descriptions, computed freshness, quality "
+                "score, SLA status and a sample; visibility for members or listed for consumers; searchable through "
+                "Discovery.",
                 built=True,
             ),
         ),

@@ -27,7 +27,8 @@ class HostConfig(ModuleAppConfig):
             Module(
                 "Lineage obligations",
                 "A policy kind naming what must be traceable before publishing; checked by the evaluation service. "
-                "Only 'contract_active' can be proven yet; the KPI and source requirements need the compute module.",
+                "Host proves 'contract_active'; compute registers the checkers of 'sources_under_active_contract' "
+                "and 'kpi_values_traceable_to_raw'.",
                 built=True,
             ),
         ),

@@ -1,4 +1,4 @@
-from apps.kernel.modules import Interfaces, Module, ModuleAppConfig, ModuleDescriptor
+from apps.kernel.modules import Interfaces, Module, ModuleAppConfig, ModuleDescriptor, Schedule
 
 
 class StorageConfig(ModuleAppConfig):
@@ -21,8 +21,19 @@ class StorageConfig(ModuleAppConfig):
                 "set-based survivorship (latest or source priority) and steward overrides; lineage both ways.",
                 built=True,
             ),
-            Module("KPIs", "Computed KPI values per period and dimension set."),
-            Module("Published outputs", "Immutable, hashed snapshots of what was published."),
+            Module(
+                "KPIs",
+                "Computed KPI values per KPI version, period and dimension set (actual, numerator/denominator, "
+                "target, variance, attainment, status, streak, as-of); replaced set-based per period, targets "
+                "and streaks stamped in SQL.",
+                built=True,
+            ),
+            Module(
+                "Published outputs",
+                "Immutable, hashed snapshots of what was published (a trigger on PostgreSQL), numbered per KPI, "
+                "restatements superseding them; the latest one and the one in force on a given day.",
+                built=True,
+            ),
             Module(
                 "Calendar alignment",
                 "Governed calendars (Gregorian with any fiscal start, ISO 8601 weeks, retail 4-4-5 / 4-5-4 / 5-4-4 "
@@ -49,9 +60,15 @@ class StorageConfig(ModuleAppConfig):
                 "apps.storage.services.gdp_override_set",
                 "apps.storage.services.gdp_override_remove",
                 "apps.storage.services.raw_records_expire",
+                "apps.storage.services.raw_records_retention_run",
                 "apps.storage.merge.merge_batch",
+                "apps.storage.kpi_values.kpi_values_replace",
+                "apps.storage.kpi_values.kpi_values_apply_targets",
                 "apps.storage.selectors.gdp_lineage",
                 "apps.storage.selectors.batch_lineage",
+                "apps.storage.published.published_output_create",
+                "apps.storage.published.published_output_latest",
+                "apps.storage.published.published_output_as_published_on",
                 "apps.storage.calendars.services.calendar_create",
                 "apps.storage.calendars.services.calendar_update",
                 "apps.storage.calendars.services.calendar_generate",
@@ -71,8 +88,10 @@ class StorageConfig(ModuleAppConfig):
                 "apps.storage.calendars.alignment.overlap",
                 "apps.storage.calendars.alignment.overlaps",
             ),
+            tasks=("storage.expire_raw_records",),
         ),
         depends_on=("host", "runtime"),
+        schedules=(Schedule("Expire raw records", "storage.expire_raw_records", every_seconds=86400),),
     )
 
     def ready(self) -> None:

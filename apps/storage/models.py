@@ -209,7 +209,7 @@ class GoldenDataPoint(models.Model):
     tenant = models.ForeignKey(
         "host.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
-    # Looked up through storage_gdp_by_time, which starts with it: no index of its own.
+    # Looked up through storage_gdp_by_time_key, which starts with it: no index of its own.
     contract = models.ForeignKey(
         "host.DataContract", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
@@ -274,7 +274,13 @@ class GoldenDataPoint(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["contract", "measure", "observed_at"], name="storage_gdp_by_time"),
+            # Ends with the rest of the GDP key, so that a merge's per-value probe is exact through this
+            # index too: before the table is analyzed the planner may pick it over the unique index, and
+            # (contract, measure, observed_at) alone would read every entity of that day per probe.
+            models.Index(
+                fields=["contract", "measure", "observed_at", "entity_key", "dimensions_key"],
+                name="storage_gdp_by_time_key",
+            ),
             models.Index(fields=["raw_record"], name="storage_gdp_by_raw"),
             models.Index(
                 fields=["superseded_by_batch"],
@@ -350,3 +356,5 @@ class UniqueValue(models.Model):
 
 
 from apps.storage.calendars.models import Calendar, CalendarPeriod, PeriodState  # noqa: E402,F401
+from apps.storage.kpi_values import KpiValue  # noqa: E402,F401
+from apps.storage.published import PublishedOutput  # noqa: E402,F401

@@ -11,9 +11,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from apps.host.choices import SurvivorshipChoices
+from apps.host.choices import PolicyKindChoices, SurvivorshipChoices
 from apps.kernel.errors import ConflictError
 from apps.runtime.events import publish_event
+from apps.storage.choices import FINAL_BATCH_STATUSES
 from apps.storage.models import GoldenDataPoint, RawRecord, retention_deletes
 
 KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at")
@@ -87,16 +88,64 @@ def _payload(gdp: GoldenDataPoint, **extra: Any) -> dict[str, Any]:
             "observed_at": gdp.observed_at.isoformat(), "value": str(gdp.value), **extra}  # fmt: skip
 
 
-def raw_records_expire(*, tenant: Any, older_than_days: int, now: Any = None) -> int:
-    """The retention job's delete: the tenant's raw records received before the cut-off, only those.
+def raw_records_expire(
+    *, tenant: Any, older_than_days: int, now: Any = None, contract: Any = None, other_than: Any = ()
+) -> int:
+    """The retention job's delete: the tenant's raw records received before the cut-off, only those, and only
+    of finished batches (a batch still processing may need its records to resume). `contract` narrows it to
+    the batches of one contract, `other_than` leaves out those of the contracts given.
 
-    Lineage that pointed at them (GDP versions, rejections) keeps its rows with the link
-    emptied: the raw layer is the part a retention policy shortens.
+    Lineage that pointed at them (GDP versions, rejections, unique values) keeps its rows with the
+    link emptied: the raw layer is the part a retention policy shortens.
     """
     if older_than_days < 1:
         raise ValidationError({"older_than_days": "Keep raw records at least one day."})
     cutoff = (now or timezone.now()) - timedelta(days=older_than_days)
-    expired = RawRecord.objects.for_tenant(tenant).filter(received_at__lt=cutoff)
+    expired = RawRecord.objects.for_tenant(tenant).filter(
+        received_at__lt=cutoff, batch__status__in=FINAL_BATCH_STATUSES
+    )
+    if contract is not None:
+        expired = expired.filter(batch__contract_version__contract=contract)
+    if other_than:
+        expired = expired.exclude(batch__contract_version__contract__in=list(other_than))
     with transaction.atomic(), retention_deletes():
         count, _ = expired.delete()
     return count
+
+
+def raw_records_retention_run(*, now: Any = None) -> dict[str, int]:
+    """What the beat job `storage.expire_raw_records` does: for every tenant, expire the raw records that its
+    effective retention policy no longer keeps (`raw_days` of the host's `data.retain` decision).
+
+    A contract's own retention policy decides for that contract's batches, the tenant's (or the platform's)
+    for the others; a deciding policy without `raw_days`, or no policy, keeps raw records for ever.
+    Returns the records expired per tenant slug (tenants with none left out).
+    """
+    from apps.host.models import Policy
+    from apps.host.policies.evaluation import PolicySubject, evaluate
+    from apps.host.selectors import tenants_all
+
+    now = now or timezone.now()
+
+    def raw_days(tenant: Any, contract: Any) -> int | None:
+        decision = evaluate("data.retain", PolicySubject(tenant, contract))
+        return decision.treatments.get("retention_days", {}).get("raw_days")
+
+    expired: dict[str, int] = {}
+    for tenant in tenants_all():
+        own = {
+            policy.contract_id: policy.contract
+            for policy in Policy.objects.active().filter(tenant=tenant, kind=PolicyKindChoices.RETENTION,
+                                                         contract__isnull=False).select_related("contract")
+        }  # fmt: skip
+        count = 0
+        days = raw_days(tenant, None)
+        if days:
+            count += raw_records_expire(tenant=tenant, older_than_days=days, now=now, other_than=own.values())
+        for contract in own.values():
+            days = raw_days(tenant, contract)
+            if days:
+                count += raw_records_expire(tenant=tenant, older_than_days=days, now=now, contract=contract)
+        if count:
+            expired[tenant.slug] = count
+    return expired

@@ -13,9 +13,9 @@ class TrustConfig(ModuleAppConfig):
             Module(
                 "Evidence ledger",
                 "Per-tenant, hash-chained, append-only ledger (a trigger on PostgreSQL) of contract decisions, "
-                "policy changes, steward overrides and period closes, fed by domain events; verified by API, "
-                "portal and `manage.py verify_evidence`. Publications and restatements (kpi.published, "
-                "kpi.restated) are subscribed; nothing publishes them yet.",
+                "policy changes, steward overrides, period closes, KPI and KPI target decisions, and KPI "
+                "publications and restatements (kpi.published, kpi.restated, published by compute), fed by domain "
+                "events; verified by API, portal and `manage.py verify_evidence`.",
                 built=True,
             ),
             Module("Secrets", "Secrets vault for connector credentials and webhook secrets."),

@@ -1,7 +1,6 @@
 """Trust constants: the domain events whose facts go to the evidence ledger."""
 
 # Each becomes an entry of kind <event type> in the event's tenant's chain (apps.trust.handlers).
-# Types nobody publishes yet (period.closed, kpi.*) are subscribed already: harmless until they exist.
 EVIDENCE_EVENT_TYPES: tuple[str, ...] = (
     "contract.approved",
     "contract.rejected",
@@ -12,6 +11,12 @@ EVIDENCE_EVENT_TYPES: tuple[str, ...] = (
     "gdp.overridden",
     "gdp.override_removed",
     "period.closed",
+    "kpi.approved",
+    "kpi.rejected",
+    "kpi.activated",
+    "kpi.retired",
+    "kpi.target_approved",
+    "kpi.target_rejected",
     "kpi.published",
     "kpi.restated",
 )

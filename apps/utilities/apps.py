@@ -19,8 +19,8 @@ class UtilitiesConfig(ModuleAppConfig):
             Module(
                 "Discovery",
                 "A tenant-scoped search index fed by the apps that own the objects (data products, contracts and "
-                "their fields; KPIs once they exist): ranked full-text search with typo tolerance and facet "
-                "counts; PostgreSQL full-text search with pg_trgm, a portable fallback on SQLite.",
+                "their fields; KPIs exist but are not indexed yet): ranked full-text search with typo tolerance and "
+                "facet counts; PostgreSQL full-text search with pg_trgm, a portable fallback on SQLite.",
                 built=True,
             ),
             Module("Migration", "Contract migration plans and configuration bundles."),

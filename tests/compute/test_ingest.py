@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from apps.compute import services as compute
+from apps.compute.pipeline import batch_process
 from apps.host import services as host
 from apps.kernel.roles import RoleChoices
 from apps.storage.models import GoldenDataPoint, IngestionBatch, RawRecord, Rejection
@@ -169,6 +173,69 @@ class TestQualityGate:
         assert Rejection.objects.filter(batch_id=batch["id"], rule="quality_gate").exists()
 
 
+class TestSpool:
+    """The received payload is spooled to file storage for processing, and deleted once the batch is final: the
+    raw layer holds its records. (A batch that can still resume keeps it: tests/compute/test_pipeline_resume.py.)"""
+
+    def receive(self, source, body):
+        batch, _ = compute.batch_receive(actor=None, source=source, stream=io.BytesIO(body.encode()),
+                                         content_type="application/x-ndjson")  # fmt: skip
+        assert batch.payload_path and default_storage.exists(batch.payload_path)
+        return batch
+
+    @pytest.mark.parametrize(
+        ("on_failure", "rows", "status"),
+        [
+            (None, ROWS, "completed"),
+            (None, [*ROWS, {**ROWS[0], "store_id": "bad"}], "completed_with_rejections"),
+            ("refuse_batch", [*ROWS, {**ROWS[0], "store_id": "bad"}], "refused"),
+        ],
+    )
+    def test_a_final_batch_has_its_spool_deleted_after_commit(self, source, tenant_a, people, on_failure, rows,
+                                                              status, django_capture_on_commit_callbacks):  # fmt: skip
+        if on_failure:
+            policy = host.policy_create(actor=people["admin"], tenant=tenant_a, kind="quality_gate", name="gate",
+                                        parameters={"min_batch_pass_rate": 90, "on_failure": on_failure})  # fmt: skip
+            host.policy_activate(actor=people["admin"], policy=policy)
+        batch = self.receive(source, ndjson(rows))
+        path = batch.payload_path
+        with django_capture_on_commit_callbacks() as callbacks:
+            batch_process(batch.pk)
+        assert default_storage.exists(path)  # not before the final status commits
+        for callback in callbacks:
+            callback()
+        batch.refresh_from_db()
+        assert (batch.status, batch.payload_path) == (status, "")
+        assert not default_storage.exists(path)
+        assert RawRecord.objects.filter(batch=batch).count() == len(rows)
+
+    def test_a_failed_batch_has_its_spool_deleted(self, source, settings, django_capture_on_commit_callbacks):
+        settings.AURUM_INLINE_BATCH_BYTES = 10  # not parsed in the request: the worker finds it malformed
+        batch = self.receive(source, json.dumps(ROWS[0]) + '\n{"store_id": S002}\n')
+        path = batch.payload_path
+        with django_capture_on_commit_callbacks(execute=True):
+            batch = batch_process(batch.pk)
+        assert (batch.status, batch.payload_path) == ("failed", "")
+        assert not default_storage.exists(path)
+        batch.refresh_from_db()
+        assert batch.payload_path == ""
+
+    def test_a_spool_that_cannot_be_deleted_leaves_the_batch_final(self, source, monkeypatch, caplog,
+                                                                   django_capture_on_commit_callbacks):  # fmt: skip
+        batch = self.receive(source, ndjson(ROWS))
+        path = batch.payload_path
+
+        def refuse(name):
+            raise PermissionError(13, "Permission denied", name)
+
+        monkeypatch.setattr(default_storage, "delete", refuse)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert batch_process(batch.pk).status == "completed"
+        assert f"Could not delete the spooled payload {path}" in caplog.text
+        monkeypatch.undo()
+        default_storage.delete(path)
+
+
 class TestSurvivorship:
     def send(self, client, source, revenue, date="2026-11-01"):
         return post(client, source, json.dumps([{**ROWS[0], "revenue": revenue, "sale_date": date}])).json()
@@ -280,6 +347,67 @@ class TestRawLayer:
         assert RawRecord.objects.count() == kept
         assert raw_records_expire(tenant=tenant_a, older_than_days=30, now=later) == kept
         assert GoldenDataPoint.objects.current().count() == 4  # GDPs stay; their raw link is emptied
+
+    def test_the_retention_job_follows_the_effective_policy_and_never_touches_kept_rows(
+        self, client, source, tenant_a, tenant_b, people, member
+    ):
+        """Tenant A keeps raw records 30 days, and 60 for its `counted` contract (a contract's own policy decides
+        for it); tenant B has no retention policy and keeps them for ever; a batch still processing keeps its
+        records whatever their age (it may need them to resume)."""
+        from apps.runtime.models import JobRun
+        from apps.storage.services import raw_records_retention_run
+        from apps.storage.tasks import expire_raw_records
+
+        def retention(days, contract=None):
+            policy = host.policy_create(actor=people["admin"], tenant=tenant_a, contract=contract, kind="retention",
+                                        name=f"raw {days}", parameters={"raw_days": days})  # fmt: skip
+            host.policy_activate(actor=people["admin"], policy=policy)
+
+        def deliver(target, rows):
+            batch, _ = compute.batch_receive(actor=None, source=target, stream=io.BytesIO(json.dumps(rows).encode()),
+                                             content_type="application/json")  # fmt: skip
+            return batch_process(batch.pk)
+
+        counted = activate_contract(tenant_a, people, key="counted")
+        other = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=counted, key="other",
+                                      name="Other")  # fmt: skip
+        retention(30)
+        retention(60, counted)
+        b_people = {"steward": member(tenant_b, RoleChoices.STEWARD), "admin": member(tenant_b, RoleChoices.ADMIN)}
+        b_source = compute.source_create(actor=b_people["steward"], tenant=tenant_b,
+                                         contract=activate_contract(tenant_b, b_people), key="tills", name="Tills")  # fmt: skip
+        deliver(source, ROWS)
+        deliver(other, ROWS)
+        b_batch = deliver(b_source, ROWS)
+        stuck, _ = compute.batch_receive(actor=None, source=source, stream=io.BytesIO(json.dumps(ROWS[:1]).encode()),
+                                         content_type="application/json")  # fmt: skip
+        IngestionBatch.objects.filter(pk=stuck.pk).update(status="processing")  # its worker died after a chunk
+        RawRecord.objects.bulk_create([RawRecord(tenant=tenant_a, batch=stuck, position=0, line=1, payload=ROWS[0],
+                                                 hash="h", received_at=timezone.now())])  # fmt: skip
+        assert RawRecord.objects.count() == 7
+
+        day = timezone.now()
+        assert raw_records_retention_run(now=day + timedelta(days=29)) == {}
+        assert RawRecord.objects.count() == 7
+        assert raw_records_retention_run(now=day + timedelta(days=31)) == {"tenant-a": 2}  # store-sales only
+        assert list(RawRecord.objects.filter(batch__source=source).values_list("batch", flat=True)) == [stuck.pk]
+        assert RawRecord.objects.filter(batch__source=other).count() == 2
+        assert expire_raw_records.apply().get() == 0  # the beat job, today: nothing is that old
+        run = JobRun.objects.get(task="storage.expire_raw_records")
+        assert (run.status, run.detail) == ("succeeded", {"expired": {}})
+        assert RawRecord.objects.count() == 5
+        assert raw_records_retention_run(now=day + timedelta(days=61)) == {"tenant-a": 2}  # counted's turn
+        assert raw_records_retention_run(now=day + timedelta(days=10000)) == {}
+        assert sorted(RawRecord.objects.values_list("tenant__slug", "batch")) == [
+            ("tenant-a", stuck.pk), ("tenant-b", b_batch.pk), ("tenant-b", b_batch.pk)]  # fmt: skip
+        assert GoldenDataPoint.objects.current().count() == 12  # GDPs stay; their raw link is emptied
+
+    def test_the_retention_job_has_a_daily_beat_schedule(self):
+        from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+        task = PeriodicTask.objects.get(name="Expire raw records")
+        assert (task.task, task.enabled) == ("storage.expire_raw_records", True)
+        assert (task.interval.every, task.interval.period) == (86400, IntervalSchedule.SECONDS)
 
 
 @pytest.mark.postgres

@@ -362,3 +362,100 @@ def test_a_failing_emission_does_not_fail_the_batch(client, source, settings, tm
     assert PipelineRun.objects.get(batch=batch).status == "completed"
     warnings = [r.getMessage() for r in caplog.records if r.name == "apps.compute.lineage"]
     assert warnings == ["Could not emit an OpenLineage START event", "Could not emit an OpenLineage COMPLETE event"]
+
+
+# --- refused batches and stopped runs --------------------------------------------------------------
+
+
+def _gate(tenant, people, on_failure: str) -> None:
+    from apps.host import services as host
+
+    policy = host.policy_create(actor=people["admin"], tenant=tenant, kind="quality_gate", name="ninety",
+                                parameters={"min_batch_pass_rate": 90, "on_failure": on_failure})  # fmt: skip
+    host.policy_activate(actor=people["admin"], policy=policy)
+
+
+def test_a_refused_batch_completes_its_run_and_reports_the_failed_gate_as_an_assertion(
+    client, source, tenant_a, people, lineage_file, schemas
+):
+    """Deliberate: the run worked and decided to refuse the data. COMPLETE, rowCount 0, and the refusal in the
+    input's dataQualityAssertions (success false); FAIL is for runs that could not do their work."""
+    _gate(tenant_a, people, "refuse_batch")
+    response = post(client, source, ROWS)  # 2 of 3 valid: 66.67%
+    assert response.status_code == 201, response.json()
+    batch = IngestionBatch.objects.get(pk=response.json()["id"])
+    assert (batch.status, batch.gdps_created) == ("refused", 0)
+    assert PipelineRun.objects.get(batch=batch).status == "completed"
+    events = read_events(lineage_file)
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    for event in events:
+        schemas.validate_event(event)
+    start, complete = events
+    assert "inputFacets" not in start["inputs"][0]
+    assert complete["outputs"][0]["outputFacets"]["outputStatistics"]["rowCount"] == 0
+    assert "errorMessage" not in complete["run"]["facets"]
+    [gate] = complete["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert gate == {"assertion": "quality_gate", "name": "ninety", "success": False, "severity": "error",
+                    "description": "Pass rate 66.67% is below the required 90%.", "actual": "66.67",
+                    "expected": "90.00"}  # fmt: skip
+
+
+def test_a_batch_rule_that_refuses_the_batch_is_an_assertion_of_its_column(tenant_a, people, client, lineage_file,
+                                                                           schemas):  # fmt: skip
+    cashier = {"name": "cashier", "logical_type": "string", "required": False, "role": "attribute"}
+    contract = activate_contract(tenant_a, people, key="staffed", fields=[*FIELDS, cashier],
+                                 rules=[{"kind": "completeness", "field": "cashier", "severity": "error",
+                                         "threshold": 10}, {"kind": "row_count", "severity": "warning",
+                                                            "params": {"min": 10}}])  # fmt: skip
+    source = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="tills",
+                                   name="Tills")  # fmt: skip
+    assert post(client, source, ROWS[:2]).json()["status"] == "refused"
+    complete = read_events(lineage_file)[-1]
+    schemas.validate_event(complete)
+    assertions = complete["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert sorted((a["assertion"], a.get("column"), a["success"], a["severity"]) for a in assertions) == [
+        ("completeness", "cashier", False, "error"), ("row_count", None, False, "warn")]  # fmt: skip
+
+
+def test_a_passed_gate_is_a_successful_assertion(client, source, tenant_a, people, lineage_file, schemas):
+    _gate(tenant_a, people, "refuse_batch")
+    assert post(client, source, ROWS[:2]).json()["status"] == "completed"
+    complete = read_events(lineage_file)[-1]
+    schemas.validate_event(complete)
+    [gate] = complete["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
+    assert (gate["assertion"], gate["success"], gate["actual"]) == ("quality_gate", True, "100.00")
+
+
+class WorkerKilled(BaseException):
+    """Not an Exception: nothing in the pipeline catches it, as nothing survives a SIGKILL."""
+
+
+def test_the_run_of_a_killed_worker_is_aborted_when_the_batch_resumes(source, people, settings, lineage_file,
+                                                                      schemas, monkeypatch):  # fmt: skip
+    import io
+
+    from apps.storage import bulk
+
+    settings.AURUM_INLINE_BATCH_BYTES = 10
+    body = ("\n".join(json.dumps(r) for r in ROWS) + "\n").encode()
+    batch, _ = compute.batch_receive(actor=people["steward"], source=source, stream=io.BytesIO(body),
+                                     content_type="application/x-ndjson")  # fmt: skip
+
+    def killed(rows: Any) -> int:
+        raise WorkerKilled()
+
+    monkeypatch.setattr(bulk, "write_staged_values", killed)
+    with pytest.raises(WorkerKilled):
+        batch_process(batch.pk)
+    monkeypatch.undo()
+    assert [e["eventType"] for e in read_events(lineage_file)] == ["START"]  # all a killed worker says
+    batch_process(batch.pk)
+    events = read_events(lineage_file)
+    assert [e["eventType"] for e in events] == ["START", "ABORT", "START", "COMPLETE"]
+    for event in events:
+        schemas.validate_event(event)
+    dead, resumed = PipelineRun.objects.filter(batch=batch).order_by("started_at", "id")
+    assert events[0]["run"]["runId"] == events[1]["run"]["runId"] == str(dead.run_id)
+    assert events[2]["run"]["runId"] == events[3]["run"]["runId"] == str(resumed.run_id)
+    assert events[1]["run"]["facets"]["errorMessage"]["message"] == dead.error
+    assert dead.error.startswith("Abandoned")

@@ -205,11 +205,6 @@ def test_the_beat_job_requeues_a_stalled_batch_and_it_completes(received, monkey
     assert resume_stalled_batches() == 0  # finished batches are never requeued
 
 
-@known_bug(
-    "SoftTimeLimitExceeded is caught as an error: the batch is failed, not resumed; and pipeline._fail crashes",
-    TypeError,
-    AssertionError,
-)
 def test_a_batch_that_reaches_the_task_soft_time_limit_stays_resumable(received, monkeypatch):
     """Celery raises SoftTimeLimitExceeded (an Exception) in a task that runs past AURUM_TASK_SOFT_TIME_LIMIT.
     A long batch stopped so has lost nothing: its committed chunks must be resumed, not thrown away
@@ -232,3 +227,119 @@ def test_a_batch_that_reaches_the_task_soft_time_limit_stays_resumable(received,
     assert (received.status, received.processed_through) == ("processing", 2 * CHUNK - 1)
     batch_process(received.pk)
     assert_processed_exactly_once(received)
+
+
+def test_the_run_a_killed_worker_left_running_is_ended_when_the_batch_resumes(received, monkeypatch):
+    kill_mid_way(monkeypatch, received)
+    [dead] = PipelineRun.objects.filter(batch=received)
+    assert (dead.status, dead.finished_at) == ("running", None)  # nothing survives a SIGKILL to end it
+    batch_process(received.pk)
+    dead.refresh_from_db()
+    assert dead.status == "failed" and dead.finished_at is not None
+    assert dead.error.startswith("Abandoned: its worker stopped")
+    assert dead.counts["accepted"] == 2 * CHUNK - 1  # what the dead run had committed
+    assert list(PipelineRun.objects.filter(batch=received).exclude(pk=dead.pk).values_list("status", flat=True)) == [
+        "completed"
+    ]
+    assert not PipelineRun.objects.filter(status="running").exists()
+
+
+def test_a_run_that_reaches_the_soft_time_limit_is_ended_with_the_reason(received, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    real, calls = bulk.write_staged_values, []
+
+    def slow(rows: Any) -> int:
+        calls.append(rows)
+        if len(calls) == 3:
+            raise SoftTimeLimitExceeded("time is up")
+        return real(rows)
+
+    monkeypatch.setattr(bulk, "write_staged_values", slow)
+    with pytest.raises(SoftTimeLimitExceeded):
+        batch_process(received.pk)
+    monkeypatch.undo()
+    [run] = PipelineRun.objects.filter(batch=received)
+    assert run.status == "failed" and run.finished_at is not None
+    assert run.error == (
+        f"Stopped by SoftTimeLimitExceeded: time is up; the batch stays processing and resumes after record "
+        f"{2 * CHUNK - 1}."
+    )
+    received.refresh_from_db()
+    assert received.status == "processing" and received.payload_path  # the payload is kept for the resume
+
+
+def test_the_task_goes_on_in_a_new_task_after_the_soft_time_limit(received, monkeypatch):
+    """Celery stops the task at its soft time limit; the task that made progress queues its continuation."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from apps.compute.tasks import process_batch
+
+    real, calls = bulk.write_staged_values, []
+
+    def slow(rows: Any) -> int:
+        calls.append(rows)
+        if len(calls) == 3:
+            raise SoftTimeLimitExceeded()
+        return real(rows)
+
+    monkeypatch.setattr(bulk, "write_staged_values", slow)
+    assert process_batch(received.pk) == "processing"  # the continuation ran eagerly, inside
+    assert_processed_exactly_once(received)
+    runs = PipelineRun.objects.filter(batch=received).order_by("started_at", "id")
+    assert [run.status for run in runs] == ["failed", "completed"]
+    assert runs[0].error.startswith("Stopped by SoftTimeLimitExceeded")
+
+
+def test_a_task_that_made_no_progress_before_the_soft_time_limit_is_not_requeued(received, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from apps.compute import tasks
+
+    def stuck(rows: Any) -> int:
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(bulk, "write_staged_values", stuck)
+    queued = []
+    monkeypatch.setattr(tasks.process_batch, "delay", lambda *args: queued.append(args))
+    with pytest.raises(SoftTimeLimitExceeded):
+        tasks.process_batch(received.pk)
+    assert queued == []  # left to the beat job: no loop without a pause
+    received.refresh_from_db()
+    assert (received.status, received.processed_through) == ("processing", -1)
+
+
+def test_a_lost_database_leaves_the_batch_resumable_for_the_retry(received, monkeypatch):
+    """The task retries OperationalError; that is only worth it if the batch was not failed."""
+    from django.db import OperationalError
+
+    real, calls = bulk.write_staged_values, []
+
+    def flaky(rows: Any) -> int:
+        calls.append(rows)
+        if len(calls) == 3:
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(rows)
+
+    monkeypatch.setattr(bulk, "write_staged_values", flaky)
+    with pytest.raises(OperationalError):
+        batch_process(received.pk)
+    received.refresh_from_db()
+    assert (received.status, received.processed_through, received.error) == ("processing", 2 * CHUNK - 1, "")
+    batch_process(received.pk)
+    assert_processed_exactly_once(received)
+
+
+def test_the_spooled_payload_is_kept_while_resumable_and_deleted_once_final(received, monkeypatch):
+    from django.core.files.storage import default_storage
+
+    path = received.payload_path
+    assert path and default_storage.exists(path)
+    kill_mid_way(monkeypatch, received)
+    assert default_storage.exists(path)
+    batch_process(received.pk)
+    received.refresh_from_db()
+    assert received.status == "completed_with_rejections"
+    assert received.payload_path == ""
+    assert not default_storage.exists(path)
+    assert batch_process(received.pk).status == "completed_with_rejections"  # a final batch needs no payload

@@ -162,6 +162,13 @@ class TestFormats:
             assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
             assert response.json()["errors"][0]["pointer"] == pointer
 
+    def test_a_moment_with_no_utc_equivalent_is_a_problem_not_a_server_error(self, client, rows):
+        # Year 0 in UTC: the database adapters cannot convert it (it was a 500).
+        for name in ("observed_at__lt", "as_of"):
+            response = client.get(URL, {name: "0001-01-01T00:20:05+08:00"})
+            assert response.status_code == 400, (name, response.content[:300])
+            assert response.json()["errors"][0]["pointer"] == f"#/{name}"
+
 
 class TestRecording:
     def test_a_stream_records_rows_checksum_and_requester(self, client, rows):

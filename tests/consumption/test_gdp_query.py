@@ -81,6 +81,14 @@ class TestFilters:
             assert response["Content-Type"] == "application/problem+json"
             assert response.json()["errors"][0]["pointer"] == pointer, query
 
+    def test_a_moment_with_no_utc_equivalent_is_a_problem_not_a_server_error(self, client, batch):
+        # 0001-01-01T00:20+08:00 is in year 0 in UTC: the database adapters cannot convert it.
+        for name in ("observed_at__gt", "observed_at__gte", "observed_at__lt", "observed_at__lte", "as_of"):
+            response = client.get(URL, {name: "0001-01-01T00:20:05+08:00"})
+            assert response.status_code == 400, (name, response.content[:300])
+            assert response.json()["errors"][0]["pointer"] == f"#/{name}"
+        assert client.get(URL, {"as_of": "9999-12-31T23:00:00-08:00"}).status_code == 400
+
     def test_latest_as_of_and_history(self, client, batch):
         before = timezone.now() - timedelta(hours=2)
         old = gdp(batch, entity_key="S1", value=Decimal("1"), recorded_from=before - timedelta(hours=1),

@@ -191,6 +191,7 @@ class TestOdcsOverTheApi:
         assert body["type"] == "urn:aurum:problem:invalid-odcs"
         assert {(e["pointer"], e["detail"]) for e in body["errors"]} >= {("#", "'id' is required")}
         assert all(isinstance(e["line"], int) for e in body["errors"])
+        assert all(e["code"] == "invalid" for e in body["errors"])  # every field problem has a code
 
     def test_broken_yaml_is_a_located_400(self, steward):
         response = steward.generic(

@@ -149,7 +149,7 @@ class TestEvaluation:
             "Pass rate 98% is below the required 99%.",
             "Four eyes: a second person must approve the publication.",
             "contract_active: the contract has no active version.",
-            "kpi_values_traceable_to_raw: no module can prove this yet, so it is not met.",
+            "kpi_values_traceable_to_raw: no KPI values named, so none can be traced.",
             "Lineage must be kept 365 days; the retention policy keeps it no set number of days.",
         ]
 

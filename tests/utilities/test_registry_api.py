@@ -162,6 +162,14 @@ class TestReading:
             assert bad.status_code == 400, text
             assert bad.json()["type"] == "urn:aurum:problem:invalid-version"
 
+    def test_a_non_ascii_digit_is_an_invalid_version_not_a_server_error(self, writer, orders):
+        # '²'.isdigit() is true but int('²') raises: it must be refused like any other text.
+        for response in (writer.get(f"/api/v1/subjects/{orders}/versions/²/"),
+                         writer.get(f"/api/v1/subjects/{orders}/diff/", {"to": "²"}),
+                         writer.get(f"/api/v1/subjects/{orders}/diff/", {"from": "١"})):  # fmt: skip
+            assert response.status_code == 400, response.content[:300]
+            assert response.json()["type"] == "urn:aurum:problem:invalid-version"
+
 
 class TestDiff:
     def test_the_diff_between_two_versions_lists_every_change(self, writer, orders):

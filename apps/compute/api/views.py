@@ -19,10 +19,16 @@ from apps.compute.api.serializers import (
 )
 from apps.compute.models import Source
 from apps.host.models import DataContract
+from apps.kernel.api.serializers import documented_variant
 from apps.kernel.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 from apps.storage.models import IngestionBatch, Rejection
 
 INGEST_MEDIA_TYPES = ("application/json", "application/x-ndjson", "text/csv")
+# What create and update really take (the views check these on top of SourceWriteSerializer).
+SOURCE_CREATE = documented_variant(
+    SourceWriteSerializer, "SourceCreateSerializer", required=("key", "name", "contract")
+)
+SOURCE_UPDATE = documented_variant(SourceWriteSerializer, "SourceUpdateSerializer", exclude=("key", "contract"))
 
 
 class RawBodyParser:
@@ -43,7 +49,7 @@ class SourceViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
     filterset_fields = ("kind", "active", "contract__key")
     extra_error_codes = (409,)
 
-    @extend_schema(request=SourceWriteSerializer, responses={201: SourceSerializer})
+    @extend_schema(request=SOURCE_CREATE, responses={201: SourceSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = SourceWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -59,7 +65,7 @@ class SourceViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
                                         **data)  # fmt: skip
         return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=SourceWriteSerializer, responses={200: SourceSerializer})
+    @extend_schema(request=SOURCE_UPDATE, responses={200: SourceSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         source = self.get_object()
         payload = SourceWriteSerializer(data=request.data, partial=True)

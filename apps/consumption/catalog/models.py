@@ -23,7 +23,8 @@ class DataProduct(TenantOwnedModel):
 
     Freshness, quality score, SLA status and the sample are not stored: the catalog's selectors
     compute them from the contract and the storage layer when asked. KPI sets can be described
-    and listed, but KPI versions cannot be attached yet (the KPI models do not exist yet).
+    and listed, but KPI versions cannot be attached yet: the KPI models exist in compute, and a
+    product has no link to them.
     """
 
     name = models.CharField(max_length=200)

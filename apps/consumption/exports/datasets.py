@@ -8,8 +8,9 @@ An export names a dataset (`/api/v1/exports/<name>/`). Each dataset says:
 - which contract fields leave with its rows (`governed_fields`), so the export-control and
   classification-handling policies can decide on them.
 
-Golden Data Points are registered here. KPI values register the same way once they exist:
-`register(Dataset(name="kpi-values", ...))` with their own columns, FilterSet and fields.
+Only Golden Data Points are registered here. KPI values exist (storage's KpiValue) but are not
+registered yet; they would register the same way: `register(Dataset(name="kpi-values", ...))`
+with their own columns, FilterSet and fields.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from apps.host.policies.evaluation import PolicySubject, evaluate
 from apps.kernel.api.parsers import YAML_PARSERS
 from apps.kernel.api.problems import Conflict
 from apps.kernel.api.renderers import YamlTextRenderer
+from apps.kernel.api.serializers import documented_variant
 from apps.kernel.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 
 
@@ -104,7 +105,7 @@ class DataContractViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         return Response(DataContractSerializer(contract).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request={"application/yaml": OpenApiTypes.STR},
+        request={"application/yaml": OpenApiTypes.OBJECT},
         responses={201: ContractVersionSerializer},
         parameters=[OpenApiParameter("key", str, description="Contract key (default: derived from the document).")],
     )
@@ -128,6 +129,20 @@ class DataContractViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         return Response(DataContractSerializer(contract).data)
 
 
+# What each write really takes: the views validate with one all-optional serializer, then check.
+VERSION_CREATE = documented_variant(ContractVersionWriteSerializer, "ContractVersionCreateSerializer",
+                                    required=("contract", "version"))  # fmt: skip
+VERSION_UPDATE = documented_variant(ContractVersionWriteSerializer, "ContractVersionUpdateSerializer",
+                                    exclude=("contract",))  # fmt: skip
+REJECT_ACTION = documented_variant(LifecycleActionSerializer, "RejectActionSerializer", required=("comment",),
+                                   exclude=("confirm_breaking",))  # fmt: skip
+POLICY_CREATE = documented_variant(PolicyWriteSerializer, "PolicyCreateSerializer",
+                                   required=("kind", "name", "parameters"))  # fmt: skip
+POLICY_UPDATE = documented_variant(PolicyWriteSerializer, "PolicyUpdateSerializer", exclude=("kind", "contract"))
+POLICY_REVISE = documented_variant(PolicyWriteSerializer, "PolicyReviseSerializer", required=("parameters",),
+                                   exclude=("kind", "contract", "description"))  # fmt: skip
+
+
 class ContractVersionViewSet(TenantModelViewSet):
     """Versions of the tenant's contracts. Drafts are created and edited here; the lifecycle
     actions (propose, approve, reject, activate, deprecate, retire) are POSTs on a version."""
@@ -140,7 +155,7 @@ class ContractVersionViewSet(TenantModelViewSet):
     filterset_fields = {"contract__key": ["exact"], "status": ["exact", "in"]}
     extra_error_codes = (409,)
 
-    @extend_schema(request=ContractVersionWriteSerializer, responses={201: ContractVersionSerializer})
+    @extend_schema(request=VERSION_CREATE, responses={201: ContractVersionSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = ContractVersionWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -158,7 +173,7 @@ class ContractVersionViewSet(TenantModelViewSet):
                                                fields=data.pop("fields", []), **data)  # fmt: skip
         return Response(self.get_serializer(self.get_queryset().get(pk=row.pk)).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=ContractVersionWriteSerializer, responses={200: ContractVersionSerializer})
+    @extend_schema(request=VERSION_UPDATE, responses={200: ContractVersionSerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         version = self.get_object()
         payload = ContractVersionWriteSerializer(data=request.data, partial=True)
@@ -193,7 +208,7 @@ class ContractVersionViewSet(TenantModelViewSet):
         """Four eyes: never by the proposer; needs the tenant admin role or the approver right."""
         return self._lifecycle(request, "approve")
 
-    @extend_schema(request=LifecycleActionSerializer, responses={200: ContractVersionSerializer})
+    @extend_schema(request=REJECT_ACTION, responses={200: ContractVersionSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
         """Back to draft, with the reviewer's comment (required)."""
@@ -216,7 +231,8 @@ class ContractVersionViewSet(TenantModelViewSet):
         """Retired versions are read-only forever."""
         return self._lifecycle(request, "retire")
 
-    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.STR})
+    # The YAML text is one ODCS document: a client that parses it gets an object.
+    @extend_schema(responses={(200, "application/yaml"): OpenApiTypes.OBJECT})
     @action(detail=True, methods=["get"], renderer_classes=[YamlTextRenderer])
     def odcs(self, request: Request, pk: str | None = None) -> Response:
         """The version as an ODCS v3.1.0 YAML document (validates against the official schema)."""
@@ -230,7 +246,8 @@ class ContractVersionViewSet(TenantModelViewSet):
         parameters=[OpenApiParameter("against", str, description="Version to compare with (default: the one before).")],
         responses={200: SchemaChangeSerializer(many=True)},
     )
-    @action(detail=True, methods=["get"])
+    # A plain list, neither paginated nor filtered: the list's filters and pages do not apply here.
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def diff(self, request: Request, pk: str | None = None) -> Response:
         """Readable schema changes from another version of the same contract to this one."""
         version = self.get_object()
@@ -252,7 +269,7 @@ class PolicyViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
     scope_map = {"activate": "admin", "retire": "admin", "revise": "admin", "evaluate": "read"}
     extra_error_codes = (409,)
 
-    @extend_schema(request=PolicyWriteSerializer, responses={201: PolicySerializer})
+    @extend_schema(request=POLICY_CREATE, responses={201: PolicySerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = PolicyWriteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -265,7 +282,7 @@ class PolicyViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
                                         **data)  # fmt: skip
         return Response(PolicySerializer(policy).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=PolicyWriteSerializer, responses={200: PolicySerializer})
+    @extend_schema(request=POLICY_UPDATE, responses={200: PolicySerializer})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         policy = self.get_object()
         payload = PolicyWriteSerializer(data=request.data, partial=True)
@@ -287,7 +304,7 @@ class PolicyViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         policy = services.policy_retire(actor=request.user, policy=self.get_object())
         return Response(PolicySerializer(policy).data)
 
-    @extend_schema(request=PolicyWriteSerializer, responses={201: PolicySerializer})
+    @extend_schema(request=POLICY_REVISE, responses={201: PolicySerializer})
     @action(detail=True, methods=["post"])
     def revise(self, request: Request, pk: str | None = None) -> Response:
         """A new draft version with new parameters; the current version stays in force until it is activated."""

@@ -43,7 +43,10 @@ class OdcsError(DomainError):
     def __init__(self, problems: list[OdcsProblem]) -> None:
         self.problems = problems
         summary = str(problems[0]) if len(problems) == 1 else f"{len(problems)} problems; see errors."
-        errors = [{"pointer": f"#/{p.path}" if p.path else "#", "line": p.line, "detail": p.message} for p in problems]
+        errors = [
+            {"pointer": f"#/{p.path}" if p.path else "#", "line": p.line, "detail": p.message, "code": "invalid"}
+            for p in problems
+        ]
         super().__init__(summary, errors=errors)
         self.args = ("; ".join(str(p) for p in problems),)
 

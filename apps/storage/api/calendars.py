@@ -12,12 +12,14 @@ from datetime import date
 from typing import Any
 
 from django.utils.dateparse import parse_date
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.kernel.api.serializers import documented_variant
 from apps.kernel.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 from apps.storage.calendars import alignment, selectors, services
 from apps.storage.calendars.choices import (
@@ -197,8 +199,8 @@ def _int_param(request: Request, name: str, *, required: bool = False) -> int | 
 
 PERIOD_FILTERS = [
     OpenApiParameter("level", str, enum=list(LEVEL_ORDER), description="Only periods of this level."),
-    OpenApiParameter("from", str, description="Only periods ending on or after this date (YYYY-MM-DD)."),
-    OpenApiParameter("to", str, description="Only periods starting on or before this date (YYYY-MM-DD)."),
+    OpenApiParameter("from", OpenApiTypes.DATE, description="Only periods ending on or after this date (YYYY-MM-DD)."),
+    OpenApiParameter("to", OpenApiTypes.DATE, description="Only periods starting on or before this date (YYYY-MM-DD)."),
     OpenApiParameter("fiscal_year", int, description="Only periods of this fiscal year."),
     OpenApiParameter("label", str, description="Only the periods with this label, e.g. FY2026-P03."),
     OpenApiParameter("state", str, enum=list(PeriodStateChoices.values),
@@ -251,7 +253,10 @@ class CalendarViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         calendar = services.calendar_create(actor=request.user, tenant=tenant, **_custom_rows(data))
         return Response(CalendarSerializer(calendar).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=CalendarWriteSerializer(partial=True), responses={200: CalendarSerializer})
+    @extend_schema(
+        request=documented_variant(CalendarWriteSerializer, "CalendarUpdateSerializer", exclude=("key", "platform")),
+        responses={200: CalendarSerializer},
+    )
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         calendar = self.get_object()
         payload = CalendarWriteSerializer(data=request.data, partial=True)
@@ -283,7 +288,9 @@ class CalendarViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         return self.get_paginated_response(CalendarPeriodSerializer(page, many=True).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("date", str, required=True, description="The day to look up (YYYY-MM-DD).")],
+        parameters=[
+            OpenApiParameter("date", OpenApiTypes.DATE, required=True, description="The day to look up (YYYY-MM-DD).")
+        ],
         responses={200: LookupSerializer},
     )
     @action(detail=True, methods=["get"])
@@ -299,8 +306,10 @@ class CalendarViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
             OpenApiParameter("b", int, required=True, description="The calendar to compare with (its id)."),
             OpenApiParameter("level_a", str, enum=list(LEVEL_ORDER), description="Level in this calendar (period)."),
             OpenApiParameter("level_b", str, enum=list(LEVEL_ORDER), description="Level in calendar b (period)."),
-            OpenApiParameter("from", str, required=True, description="First day (YYYY-MM-DD)."),
-            OpenApiParameter("to", str, required=True, description="Last day (YYYY-MM-DD), at most ten years on."),
+            OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="First day (YYYY-MM-DD)."),
+            OpenApiParameter(
+                "to", OpenApiTypes.DATE, required=True, description="Last day (YYYY-MM-DD), at most ten years on."
+            ),
         ],
         responses={200: OverlapTableSerializer},
     )

@@ -23,6 +23,7 @@ from django.forms.utils import ErrorList
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters import rest_framework as django_filters
+from django_filters.fields import IsoDateTimeField
 
 from apps.storage.models import GoldenDataPoint
 
@@ -32,21 +33,46 @@ DIMENSION_NAME = re.compile(r"^(?!.*__)[A-Za-z0-9][A-Za-z0-9_-]{0,99}$")
 MAX_DIMENSION_FILTERS = 20
 
 
+def in_utc_range(moment: datetime) -> datetime:
+    """The moment, refused when it has no UTC equivalent (e.g. 0001-01-01T00:00+08:00 is in year 0):
+    the database adapters convert to UTC and would fail on it."""
+    try:
+        moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise forms.ValidationError("Out of the supported date range (years 1 to 9999 in UTC).") from None
+    return moment
+
+
 class AsOfField(forms.CharField):
     def to_python(self, value: Any) -> datetime | None:
         value = super().to_python(value)
         if not value:
             return None
-        moment = parse_datetime(value.replace(" ", "+")) if isinstance(value, str) else None
+        try:
+            moment = parse_datetime(value.replace(" ", "+")) if isinstance(value, str) else None
+        except ValueError:  # well formed but impossible, e.g. month 13 or an offset of 24 hours
+            moment = None
         if moment is None:
             raise forms.ValidationError("An ISO 8601 date-time, e.g. 2026-11-01T00:00:00Z.")
         if timezone.is_naive(moment):
             moment = timezone.make_aware(moment, UTC)
-        return moment
+        return in_utc_range(moment)
 
 
 class AsOfFilter(django_filters.Filter):
     field_class = AsOfField
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    def to_python(self, value: Any) -> datetime | None:
+        moment = super().to_python(value)
+        return None if moment is None else in_utc_range(moment)
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """django-filter's ISO 8601 filter, refusing moments with no UTC equivalent (400, not 500)."""
+
+    field_class = UtcIsoDateTimeField
 
 
 class CharInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
@@ -63,10 +89,10 @@ class GoldenDataPointFilter(django_filters.FilterSet):
     superseded_by_batch = django_filters.NumberFilter(
         field_name="superseded_by_batch_id", help_text="Versions this batch superseded (with history=true)."
     )
-    observed_at__gte = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
-    observed_at__gt = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="gt")
-    observed_at__lte = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="lte")
-    observed_at__lt = django_filters.IsoDateTimeFilter(field_name="observed_at", lookup_expr="lt")
+    observed_at__gte = IsoDateTimeFilter(field_name="observed_at", lookup_expr="gte")
+    observed_at__gt = IsoDateTimeFilter(field_name="observed_at", lookup_expr="gt")
+    observed_at__lte = IsoDateTimeFilter(field_name="observed_at", lookup_expr="lte")
+    observed_at__lt = IsoDateTimeFilter(field_name="observed_at", lookup_expr="lt")
     is_override = django_filters.BooleanFilter()
     as_of = AsOfFilter(method="_no_op", help_text="What was believed at this ISO 8601 moment (bitemporal).")
     history = django_filters.BooleanFilter(method="_no_op", help_text="Every version, not only the current ones.")

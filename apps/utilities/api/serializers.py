@@ -104,12 +104,17 @@ class SubjectDetailSerializer(SubjectSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class JsonSchemaDocumentField(serializers.JSONField):
+    """A JSON Schema document: any JSON on the wire, but the registry takes only an object (400 else)."""
+
+
 class SchemaRegisterSerializer(serializers.Serializer):
-    schema = serializers.JSONField(help_text="A JSON Schema document (a JSON object).")
+    schema = JsonSchemaDocumentField(help_text="A JSON Schema document (a JSON object).")
 
 
 class CompatibilityCheckSerializer(serializers.Serializer):
-    schema = serializers.JSONField(help_text="The candidate JSON Schema document.")
+    schema = JsonSchemaDocumentField(help_text="The candidate JSON Schema document (a JSON object).")
     mode = CompatibilityLevelField(
         required=False,
         allow_null=True,

@@ -40,8 +40,14 @@ from apps.utilities.models import SchemaSubject, SchemaVersion
 SUBJECT_PARAMETER = OpenApiParameter(
     "name", str, OpenApiParameter.PATH, description="Subject name, e.g. `contract.orders` or `orders-value`."
 )
+# What parse_version accepts (it also ignores the case of `latest`).
+VERSION_PATTERN = r"^([1-9][0-9]*|latest)$"
 VERSION_PARAMETER = OpenApiParameter(
-    "version", str, OpenApiParameter.PATH, description="A version number (1, 2, …) or `latest`."
+    "version",
+    str,
+    OpenApiParameter.PATH,
+    description="A version number (1, 2, …) or `latest`.",
+    pattern=VERSION_PATTERN,
 )
 
 INVALID_VERSION_RESPONSE = OpenApiResponse(ProblemSerializer, description="Not a version number or `latest`.")
@@ -57,7 +63,7 @@ def parse_version(raw: str | None, *, name: str = "version") -> int | str:
     text = (raw or "").strip()
     if text.lower() == "latest":
         return "latest"
-    if text.isdigit() and int(text) >= 1:
+    if text.isascii() and text.isdigit() and int(text) >= 1:  # ASCII: '²'.isdigit() is true, int('²') fails
         return int(text)
     raise InvalidVersion(f"`{name}` must be a version number (1, 2, …) or 'latest', not {raw!r}.")
 
@@ -98,8 +104,18 @@ class SubjectViewSet(TenantReadOnlyViewSet):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("from", str, description="The older version (number or `latest`); default: `to` − 1."),
-            OpenApiParameter("to", str, description="The newer version (number or `latest`); default: `latest`."),
+            OpenApiParameter(
+                "from",
+                str,
+                pattern=VERSION_PATTERN,
+                description="The older version (number or `latest`); default: `to` − 1.",
+            ),
+            OpenApiParameter(
+                "to",
+                str,
+                pattern=VERSION_PATTERN,
+                description="The newer version (number or `latest`); default: `latest`.",
+            ),
         ],
         responses={200: DiffSerializer, (400, PROBLEM_CONTENT_TYPE): INVALID_VERSION_RESPONSE},
     )

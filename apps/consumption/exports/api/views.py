@@ -78,9 +78,32 @@ class DatasetExportView(TenantScopedMixin, generics.GenericAPIView):
         return response
 
 
+# JSON types of the column kinds as the JSON writer renders them (decimals as text, no precision lost).
+JSON_COLUMN_SCHEMAS: dict[str, dict[str, Any]] = {
+    "int": {"type": "integer"},
+    "str": {"type": "string"},
+    "bool": {"type": "boolean"},
+    "decimal": {"type": "string", "format": "decimal"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "json": {},
+}
+
+
+def json_rows_schema(dataset: Dataset) -> dict[str, Any]:
+    """The `format=json` body: an array of row objects, one property per column kept by `fields`.
+    Any value can be null (an empty column, or one an export policy masked)."""
+    properties = {
+        column.name: {**JSON_COLUMN_SCHEMAS.get(column.kind, {}), "nullable": True,
+                      **({"description": column.description} if column.description else {})}
+        for column in dataset.columns
+    }  # fmt: skip
+    return {"type": "array", "items": {"type": "object", "properties": properties}}
+
+
 def export_view_for(dataset: Dataset) -> type[DatasetExportView]:
     """One view class per dataset, so each route names its model (tenant-isolation tests walk them)."""
     binary = {(200, CONTENT_TYPES[f].split(";")[0]): OpenApiTypes.BINARY for f in ExportFormatChoices.values}
+    binary[(200, CONTENT_TYPES["json"])] = json_rows_schema(dataset)
     view = type(
         f"{dataset.model.__name__}ExportView",
         (DatasetExportView,),

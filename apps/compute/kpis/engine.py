@@ -1,0 +1,523 @@
+"""KPI computation in the database: one INSERT … SELECT per KPI, bucketed by a join on the period table.
+
+For a KPI version and a pinned `as_of`, the Golden Data Points believed at that moment
+(recorded_from <= as_of and (recorded_to is null or recorded_to > as_of)) are joined to the day
+rows of the KPI's calendar (`d.start` = the observed date, in UTC), which carry the index of every
+enclosing period, and grouped by the grain's period index and the KPI's dimensions:
+
+    simple      agg(value)                                     per period × dimensions
+    ratio       agg(numerator) / agg(denominator)              each aggregated over the group first
+    cumulative  the per-period aggregates, accumulated over the target period's window
+                (fiscal year/half/quarter to date, or the last N periods) by a self-join on the index
+    derived     an expression over the other KPIs' values of the same period and dimension set
+
+Storage writes the rows (`kpi_values_replace`: one DELETE and one INSERT … SELECT) and stamps
+targets and status. Incremental: only periods touched by GDP versions recorded or superseded
+after the version's watermark (`computed_as_of`) are recomputed; a run with an `as_of` earlier than
+the watermark recomputes everything. Dimensions are read with jsonb operators on PostgreSQL and
+json_extract on SQLite.
+"""
+
+# ruff: noqa: S608  (SQL is assembled from constant table and column names; every value is a parameter)
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+
+from django.db import connection
+
+from apps.compute.kpis.choices import AggregationChoices as Agg
+from apps.compute.kpis.choices import CumulativeModeChoices as Mode
+from apps.compute.kpis.choices import KpiKindChoices as Kind
+from apps.compute.kpis.expressions import parse, references, to_sql
+from apps.compute.kpis.models import KpiVersion
+from apps.storage.kpi_values import dimension_param, dimension_sql, dimension_text_sql, kpi_values_replace
+
+GDP = "storage_goldendatapoint"
+PERIOD = "storage_calendarperiod"
+VALUE = "storage_kpivalue"
+BATCH = "storage_ingestionbatch"
+# grain level → the day-row column holding the index of that level's period
+BUCKET = {"week": "week_index", "period": "period_index", "quarter": "quarter_index", "half": "half_index",
+          "year": "fiscal_year"}  # fmt: skip
+# period-to-date mode → the column (on day rows and on grain rows) naming the enclosing span
+PART = {Mode.YEAR_TO_DATE: "fiscal_year", Mode.HALF_TO_DATE: "half_index", Mode.QUARTER_TO_DATE: "quarter_index"}
+
+
+@dataclass
+class Outcome:
+    """What one computation did; becomes the pipeline run's counts."""
+
+    mode: str  # "full" | "incremental"
+    periods: list[int] = field(default_factory=list)  # period ids recomputed (all, when full)
+    deleted: int = 0
+    values: int = 0
+    gdps_read: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def db_time(value: datetime) -> Any:
+    """A timestamp parameter as the database stores it (SQLite compares text: the same layout matters)."""
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def day_of(column: str) -> str:
+    """The UTC date of a timestamp column (GDP times are stored in UTC; dates arrive as midnight UTC)."""
+    return f"({column} AT TIME ZONE 'UTC')::date" if postgres() else f"date({column})"
+
+
+def divide(dividend: str, divisor: str) -> str:
+    """dividend / divisor, NULL when the divisor is 0; SQLite divides integers as integers, so cast."""
+    left = dividend if postgres() else f"CAST({dividend} AS REAL)"
+    return f"({left} / NULLIF({divisor}, 0))"
+
+
+def dims_object(names: list[str], alias: str) -> tuple[str, list[Any]]:
+    """SQL building the dimensions JSON object from columns {alias}.d0, d1, …"""
+    if not names:
+        return ("'{}'::jsonb" if postgres() else "json_object()"), []
+    func = "jsonb_build_object" if postgres() else "json_object"
+    parts, params = [], []
+    for i, name in enumerate(names):
+        parts.append(f"%s, {alias}.d{i}")
+        params.append(name)
+    return f"{func}({', '.join(parts)})", params
+
+
+def dims_key(names: list[str], alias: str) -> str:
+    """The dimension values as a JSON array (text), in the KPI's dimension order: the uniqueness key."""
+    if not names:
+        return "'[]'"
+    columns = ", ".join(f"{alias}.d{i}" for i in range(len(names)))
+    return f"jsonb_build_array({columns})::text" if postgres() else f"json_array({columns})"
+
+
+# --- the GDP side ---------------------------------------------------------------------------------
+def believed(alias: str = "g") -> str:
+    """GDP versions believed at the as-of moment (two parameters: as_of, as_of)."""
+    return f"{alias}.recorded_from <= %s AND ({alias}.recorded_to IS NULL OR {alias}.recorded_to > %s)"
+
+
+def measures_of(version: KpiVersion) -> list[str]:
+    if version.kind == Kind.RATIO:
+        return [version.measure, version.denominator_measure]
+    return [version.measure]
+
+
+def source_filter(version: KpiVersion, alias: str = "g") -> tuple[str, list[Any]]:
+    """tenant, contract, measures and dimension filters of the version's GDPs."""
+    measures = sorted(set(measures_of(version)))
+    sql = (f"{alias}.tenant_id = %s AND {alias}.contract_id = %s AND {alias}.measure IN "
+           f"({', '.join(['%s'] * len(measures))})")  # fmt: skip
+    params: list[Any] = [version.tenant_id, version.contract_id, *measures]
+    for name, wanted in sorted((version.filters or {}).items()):
+        values = wanted if isinstance(wanted, list) else [wanted]
+        sql += f" AND {dimension_text_sql(alias + '.dimensions')} IN ({', '.join(['%s'] * len(values))})"
+        params += [dimension_param(name), *[_as_text(v) for v in values]]
+    return sql, params
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """observed_at range [first 00:00 UTC, last + 1 day 00:00 UTC): lets the (contract, measure,
+    observed_at) index narrow the scan to the days being recomputed."""
+    return datetime.combine(first, dtime.min, UTC), datetime.combine(last + timedelta(days=1), dtime.min, UTC)
+
+
+def aggregate_sql(
+    version: KpiVersion, as_of: datetime, *, buckets: list[int] | None, days: tuple[date, date] | None,
+    extra_group: str | None = None, parts: bool = False,
+) -> tuple[str, list[Any]]:  # fmt: skip
+    """SELECT bucket, [part,] d0…dn, <aggregates> FROM GDPs ⋈ day rows, grouped: the heart of every kind
+    but derived. For cumulative KPIs (`parts`) it yields the additive parts (s, c, mn, mx) per bucket, and
+    the enclosing span (`extra_group`, for period-to-date) as `part`."""
+    bucket = BUCKET[version.level]
+    names = list(version.dimensions or [])
+    where, params = source_filter(version)
+    dims = [f"r.d{i}" for i in range(len(names))]
+    select_dims = "".join(f", {dimension_sql('g.dimensions')} AS d{i}" for i in range(len(names)))
+    dim_params = [dimension_param(name) for name in names]
+    part = f", d.{extra_group} AS part" if extra_group else ""
+    gdp_filters = f"{where} AND {believed()}"
+    gdp_params = [*params, db_time(as_of), db_time(as_of)]
+    if days is not None:
+        lo, hi = day_bounds(*days)
+        gdp_filters += " AND g.observed_at >= %s AND g.observed_at < %s"
+        gdp_params += [db_time(lo), db_time(hi)]
+    bucket_filter, bucket_params = "", []
+    if buckets is not None:
+        bucket_filter = f" AND d.{bucket} IN ({', '.join(['%s'] * len(buckets))})"
+        bucket_params = list(buckets)
+    group = ", ".join(["r.bucket", *(["r.part"] if extra_group else []), *dims])
+    select_group = "r.bucket" + (", r.part" if extra_group else "") + "".join(f", {d}" for d in dims)
+    agg_params: list[Any] = []
+    if _composable(version):
+        # Pre-aggregate per day, dimension set and measure on the GDPs alone, then bucket the (few) daily
+        # rows by the day-row join: the big aggregation does not depend on the join's row estimate, and
+        # the join touches days-by-dimension-sets rows instead of every GDP.
+        daily = (f"SELECT {day_of('g.observed_at')} AS day{select_dims}, g.measure, SUM(g.value) AS s, "
+                 f"COUNT(g.value) AS c, MIN(g.value) AS mn, MAX(g.value) AS mx, COUNT(*) AS n "
+                 f"FROM {GDP} g WHERE {gdp_filters} GROUP BY {', '.join(str(i + 1) for i in range(len(names) + 2))}")  # fmt: skip
+        rows = (f"SELECT d.{bucket} AS bucket{part}{''.join(f', x.d{i}' for i in range(len(names)))}, x.measure, "
+                f"x.s, x.c, x.mn, x.mx, x.n FROM ({daily}) x JOIN {PERIOD} d ON d.calendar_id = %s "
+                f"AND d.level = 'day' AND d.start = x.day{bucket_filter}")  # fmt: skip
+        rows_params = [*dim_params, *gdp_params, version.calendar_id, *bucket_params]
+        if version.kind == Kind.RATIO:
+            numerator = _agg_daily(version.aggregation, "CASE WHEN r.measure = %s THEN {} END")
+            denominator = _agg_daily(version.denominator_aggregation, "CASE WHEN r.measure = %s THEN {} END")
+            aggregates = f"{numerator} AS numerator, {denominator} AS denominator, SUM(r.n) AS gdp_count"
+            agg_params = [version.measure] * numerator.count("%s") + [version.denominator_measure] * (
+                denominator.count("%s")
+            )
+        elif parts:  # cumulative: the additive parts
+            aggregates = "SUM(r.s) AS s, SUM(r.c) AS c, MIN(r.mn) AS mn, MAX(r.mx) AS mx, SUM(r.n) AS gdp_count"
+        else:
+            aggregates = f"{_agg_daily(version.aggregation, '{}')} AS actual, SUM(r.n) AS gdp_count"
+        sql = f"SELECT {select_group}, {aggregates} FROM ({rows}) r GROUP BY {group}"
+        return sql, [*agg_params, *rows_params]
+    rows = (f"SELECT d.{bucket} AS bucket{part}{select_dims}, g.id, g.entity_key, g.observed_at, g.measure, g.value "
+            f"FROM {GDP} g JOIN {PERIOD} d ON d.calendar_id = %s AND d.level = 'day' "
+            f"AND d.start = {day_of('g.observed_at')} WHERE {gdp_filters}{bucket_filter}")  # fmt: skip
+    rows_params = [*dim_params, version.calendar_id, *gdp_params, *bucket_params]
+    if version.kind == Kind.RATIO:
+        numerator = _agg(version.aggregation, "CASE WHEN r.measure = %s THEN {} END")
+        denominator = _agg(version.denominator_aggregation, "CASE WHEN r.measure = %s THEN {} END")
+        aggregates = f"{numerator} AS numerator, {denominator} AS denominator, COUNT(*) AS gdp_count"
+        agg_params = [version.measure, version.denominator_measure]
+    elif version.aggregation == Agg.LAST:
+        # Each entity's latest value in the period (a balance), summed over the entities of the group.
+        ranked = (f"SELECT r.*, ROW_NUMBER() OVER (PARTITION BY {group}, r.entity_key "
+                  f"ORDER BY r.observed_at DESC, r.id DESC) AS rn FROM ({rows}) r")  # fmt: skip
+        sql = (f"SELECT {select_group}, SUM(CASE WHEN r.rn = 1 THEN r.value END) AS actual, COUNT(*) AS gdp_count "
+               f"FROM ({ranked}) r GROUP BY {group}")  # fmt: skip
+        return sql, rows_params
+    else:
+        aggregates = f"{_agg(version.aggregation, '{}')} AS actual, COUNT(*) AS gdp_count"
+    sql = f"SELECT {select_group}, {aggregates} FROM ({rows}) r GROUP BY {group}"
+    return sql, [*agg_params, *rows_params]
+
+
+def _composable(version: KpiVersion) -> bool:
+    """Whether the aggregation composes from per-day partial aggregates (not count distinct, not last)."""
+    used = {version.aggregation} | ({version.denominator_aggregation} if version.kind == Kind.RATIO else set())
+    return not used & {Agg.COUNT_DISTINCT, Agg.LAST}
+
+
+def _agg_daily(aggregation: str, wrap: str) -> str:
+    """Aggregate SQL over per-day partial aggregates (s, c, mn, mx) instead of GDP values."""
+    s, c = f"SUM({wrap.format('r.s')})", f"SUM({wrap.format('r.c')})"
+    return {
+        Agg.SUM: s,
+        Agg.COUNT: c,
+        Agg.MIN: f"MIN({wrap.format('r.mn')})",
+        Agg.MAX: f"MAX({wrap.format('r.mx')})",
+        Agg.AVG: divide(s, c),
+    }[aggregation]
+
+
+def _agg(aggregation: str, wrap: str) -> str:
+    """Aggregate SQL of GDP values; `wrap` places the value (or entity key) inside e.g. a CASE."""
+    value, entity = wrap.format("r.value"), wrap.format("r.entity_key")
+    return {
+        Agg.SUM: f"SUM({value})",
+        Agg.AVG: f"AVG({value})",
+        Agg.MIN: f"MIN({value})",
+        Agg.MAX: f"MAX({value})",
+        Agg.COUNT: f"COUNT({value})",
+        Agg.COUNT_DISTINCT: f"COUNT(DISTINCT {entity})",
+    }[aggregation]
+
+
+def values_sql(
+    version: KpiVersion, as_of: datetime, *, buckets: list[int] | None, days: tuple[date, date] | None,
+    span: tuple[int, int] | None = None, refs: dict[str, int] | None = None, period_ids: list[int] | None = None,
+) -> tuple[str, list[Any]]:  # fmt: skip
+    """The SELECT of storage's SELECT_COLUMNS for the version (restricted to `buckets` when incremental)."""
+    names = list(version.dimensions or [])
+    obj, obj_params = dims_object(names, "a")
+    key = dims_key(names, "a")
+    grain = f'JOIN {PERIOD} p ON p.calendar_id = %s AND p.level = %s AND p."index" = a.bucket'
+    grain_params = [version.calendar_id, version.level]
+    if version.kind == Kind.DERIVED:
+        return derived_sql(version, refs or {}, period_ids)
+    if version.kind == Kind.CUMULATIVE:
+        return cumulative_sql(version, as_of, buckets=buckets, days=days, span=span)
+    inner, params = aggregate_sql(version, as_of, buckets=buckets, days=days)
+    if version.kind == Kind.RATIO:
+        measures = f"{divide('a.numerator', 'a.denominator')} AS actual, a.numerator, a.denominator"
+    else:
+        measures = "a.actual, CAST(NULL AS NUMERIC) AS numerator, CAST(NULL AS NUMERIC) AS denominator"
+    sql = (f'SELECT p.id AS period_id, p."index" AS period_index, {obj} AS dimensions, {key} AS dimensions_key, '
+           f"{measures}, a.gdp_count FROM ({inner}) a {grain}")  # fmt: skip
+    return sql, [*obj_params, *params, *grain_params]
+
+
+def cumulative_sql(
+    version: KpiVersion, as_of: datetime, *, buckets: list[int] | None, days: tuple[date, date] | None,
+    span: tuple[int, int] | None,
+) -> tuple[str, list[Any]]:  # fmt: skip
+    """Per-period parts accumulated over each target period's window by a self-join on the index.
+
+    Target periods are the grain's periods from the first to the last period holding data (`span`);
+    a dimension set has a value in a target period when its window holds any of its data."""
+    names = list(version.dimensions or [])
+    mode = version.cumulative_mode
+    part_column = PART.get(mode)
+    base, base_params = aggregate_sql(version, as_of, buckets=None, days=days, extra_group=part_column, parts=True)
+    if mode == Mode.ROLLING:
+        window = 'b.bucket BETWEEN t."index" - %s AND t."index"'
+        window_params: list[Any] = [int(version.window_periods or 1) - 1]
+    else:
+        window = f'b.part = t.{part_column} AND b.bucket <= t."index"'
+        window_params = []
+    actual = {
+        Agg.SUM: "SUM(b.s)",
+        Agg.COUNT: "SUM(b.c)",
+        Agg.MIN: "MIN(b.mn)",
+        Agg.MAX: "MAX(b.mx)",
+        Agg.AVG: divide("SUM(b.s)", "SUM(b.c)"),
+    }[version.aggregation]
+    obj, obj_params = dims_object(names, "b")
+    key = dims_key(names, "b")
+    lo, hi = span if span is not None else (0, -1)
+    targets = 't.calendar_id = %s AND t.level = %s AND t."index" BETWEEN %s AND %s'
+    target_params: list[Any] = [version.calendar_id, version.level, lo, hi]
+    if buckets is not None:
+        targets += f' AND t."index" IN ({", ".join(["%s"] * len(buckets))})'
+        target_params += list(buckets)
+    group = ", ".join(["t.id", 't."index"', *[f"b.d{i}" for i in range(len(names))]])
+    sql = (f'SELECT t.id AS period_id, t."index" AS period_index, {obj} AS dimensions, {key} AS dimensions_key, '
+           f"{actual} AS actual, CAST(NULL AS NUMERIC) AS numerator, CAST(NULL AS NUMERIC) AS denominator, SUM(b.gdp_count) AS gdp_count "
+           f"FROM {PERIOD} t JOIN ({base}) b ON {window} WHERE {targets} GROUP BY {group}")  # fmt: skip
+    return sql, [*obj_params, *base_params, *window_params, *target_params]
+
+
+def derived_sql(version: KpiVersion, refs: dict[str, int], period_ids: list[int] | None) -> tuple[str, list[Any]]:
+    """The expression over the referenced KPIs' values (their active versions `refs`: key → version id),
+    where every one of them has a value for the period and dimension set."""
+    keys = references(parse(version.expression))
+    alias = {key: f"v{i}" for i, key in enumerate(keys)}
+    expression, numbers = to_sql(
+        parse(version.expression), lambda k: f"{alias[k]}.actual", real_division=not postgres()
+    )
+    joins, join_params = [], []
+    for key in keys[1:]:
+        joins.append(f"JOIN {VALUE} {alias[key]} ON {alias[key]}.kpi_version_id = %s "
+                     f"AND {alias[key]}.period_id = v0.period_id AND {alias[key]}.dimensions_key = v0.dimensions_key")  # fmt: skip
+        join_params.append(refs[key])
+    where, where_params = "v0.kpi_version_id = %s", [refs[keys[0]]]
+    if period_ids is not None:
+        where += f" AND v0.period_id IN ({', '.join(['%s'] * len(period_ids))})" if period_ids else " AND 1 = 0"
+        where_params += list(period_ids)
+    counts = " + ".join(f"{alias[k]}.gdp_count" for k in keys)
+    sql = (f"SELECT v0.period_id, v0.period_index, v0.dimensions, v0.dimensions_key, {expression} AS actual, "
+           f"CAST(NULL AS NUMERIC) AS numerator, CAST(NULL AS NUMERIC) AS denominator, {counts} AS gdp_count FROM {VALUE} v0 {' '.join(joins)} "
+           f"WHERE {where}")  # fmt: skip
+    return sql, [*numbers, *join_params, *where_params]
+
+
+# --- what changed since the watermark ---------------------------------------------------------------
+def touched_buckets(version: KpiVersion, since: datetime, as_of: datetime) -> set[int]:
+    """Grain periods (indexes) holding a GDP version of the KPI's source recorded or superseded in
+    (since, as_of]. Candidates come through indexes: the GDPs of batches finished after `since` (or
+    not finished), the versions those batches superseded, and steward overrides."""
+    where, params = source_filter(version)
+    recent = f"SELECT id FROM {BATCH} WHERE tenant_id = %s AND (finished_at IS NULL OR finished_at > %s)"
+    recent_params = [version.tenant_id, db_time(since)]
+    changed_from = "g.recorded_from > %s AND g.recorded_from <= %s"
+    changed_to = "g.recorded_to > %s AND g.recorded_to <= %s"
+    window = [db_time(since), db_time(as_of)]
+    branches = [
+        (f"g.batch_id IN ({recent}) AND {changed_from}", [*recent_params, *window]),
+        (f"g.superseded_by_batch_id IN ({recent}) AND {changed_to}", [*recent_params, *window]),
+        (f"g.overridden_by_id IS NOT NULL AND (({changed_from}) OR ({changed_to}))", [*window, *window]),
+    ]
+    union = " UNION ".join(f"SELECT g.observed_at FROM {GDP} g WHERE {where} AND {cond}" for cond, _ in branches)
+    union_params = [p for _, branch_params in branches for p in (*params, *branch_params)]
+    bucket = BUCKET[version.level]
+    sql = (f"SELECT DISTINCT d.{bucket} FROM ({union}) x JOIN {PERIOD} d ON d.calendar_id = %s AND d.level = 'day' "
+           f"AND d.start = {day_of('x.observed_at')}")  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*union_params, version.calendar_id])
+        return {row[0] for row in cursor.fetchall() if row[0] is not None}
+
+
+def data_span(version: KpiVersion, as_of: datetime) -> tuple[int, int] | None:
+    """(first, last) grain period index holding the KPI's data as of `as_of`: the earliest and latest
+    observed times come from the (contract, measure, observed_at) index, not a scan."""
+    where, params = source_filter(version)
+    bounds = []
+    for order in ("ASC", "DESC"):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT g.observed_at FROM {GDP} g WHERE {where} AND {believed()} "
+                           f"ORDER BY g.observed_at {order} LIMIT 1", [*params, db_time(as_of), db_time(as_of)])  # fmt: skip
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        bounds.append(_as_date(row[0]))
+    bucket = BUCKET[version.level]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT start, {bucket} FROM {PERIOD} WHERE calendar_id = %s AND level = 'day' "
+                       f"AND start IN (%s, %s)", [version.calendar_id, *bounds])  # fmt: skip
+        found = {_as_date(day): index for day, index in cursor.fetchall()}
+    if bounds[0] not in found or bounds[1] not in found:
+        return None  # data outside the generated years: nothing to accumulate over
+    return found[bounds[0]], found[bounds[1]]
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+def periods_at(version: KpiVersion, indexes: set[int] | None = None) -> list[tuple[int, int, date, date, Any]]:
+    """(id, index, start, end, part) of the grain's periods (all, or those with `indexes`)."""
+    part = PART.get(version.cumulative_mode) or "fiscal_year"
+    sql = f'SELECT id, "index", start, "end", {part} FROM {PERIOD} WHERE calendar_id = %s AND level = %s'
+    params: list[Any] = [version.calendar_id, version.level]
+    if indexes is not None:
+        if not indexes:
+            return []
+        sql += f' AND "index" IN ({", ".join(["%s"] * len(indexes))})'
+        params += sorted(indexes)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + ' ORDER BY "index"', params)
+        return [(i, idx, _as_date(s), _as_date(e), p) for i, idx, s, e, p in cursor.fetchall()]
+
+
+def stored_span(version: KpiVersion) -> tuple[int, int] | None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(period_index), MAX(period_index) FROM {VALUE} WHERE kpi_version_id = %s",
+                       [version.pk])  # fmt: skip
+        low, high = cursor.fetchone()
+    return None if low is None else (low, high)
+
+
+# --- one computation --------------------------------------------------------------------------------
+def compute_version(
+    version: KpiVersion, *, as_of: datetime, run_id: Any, computed_at: datetime, full: bool,
+    refs: dict[str, int] | None = None, ref_periods: set[int] | None = None,
+) -> Outcome:  # fmt: skip
+    """Recompute the version's values as of `as_of` (all of them, or only the touched periods) and
+    return what was done. The caller holds the transaction and the version's row lock.
+
+    Derived KPIs are given `refs` (key → active version id, already computed as of `as_of`) and, when
+    incremental, `ref_periods`: the period ids their references recomputed in this run."""
+    clock = time.perf_counter()
+    watermark = version.computed_as_of
+    incremental = not full and watermark is not None and watermark <= as_of
+    outcome = Outcome(mode="incremental" if incremental else "full")
+    period_ids: list[int] | None
+    buckets: list[int] | None = None
+    days: tuple[date, date] | None = None
+    span: tuple[int, int] | None = None
+    if version.kind == Kind.DERIVED:
+        period_ids = sorted(ref_periods) if incremental and ref_periods is not None else None
+        if period_ids is None:
+            outcome.mode = "full"
+    else:
+        if version.kind == Kind.CUMULATIVE:
+            span = data_span(version, as_of) or (0, -1)
+        if incremental:
+            assert watermark is not None
+            touched = touched_buckets(version, watermark, as_of)
+            if version.kind == Kind.CUMULATIVE:
+                touched = _cumulative_reach(version, touched, span, stored_span(version))
+            rows = periods_at(version, touched)
+            period_ids, buckets = [row[0] for row in rows], [row[1] for row in rows]
+            if rows:
+                days = (_window_start(version, rows), max(row[3] for row in rows))
+        else:
+            period_ids = None
+    outcome.timings["detect_s"] = round(time.perf_counter() - clock, 4)
+    clock = time.perf_counter()
+    if period_ids is not None and not period_ids:
+        return outcome
+    sql, params = values_sql(version, as_of, buckets=buckets, days=days, span=span, refs=refs, period_ids=period_ids)
+    outcome.deleted, outcome.values = kpi_values_replace(
+        tenant_id=version.tenant_id, kpi_key=version.definition.key, kpi_version_id=version.pk,
+        period_ids=period_ids, select_sql=sql, params=params, as_of=as_of, run_id=run_id, computed_at=computed_at,
+    )  # fmt: skip
+    outcome.timings["aggregate_s"] = round(time.perf_counter() - clock, 4)
+    outcome.periods, outcome.gdps_read = _written(version, period_ids)
+    return outcome
+
+
+def _written(version: KpiVersion, period_ids: list[int] | None) -> tuple[list[int], int]:
+    """The periods recomputed (ids) and the GDPs read for them."""
+    if period_ids is not None:
+        where, params = f"kpi_version_id = %s AND period_id IN ({', '.join(['%s'] * len(period_ids))})", [
+            version.pk, *period_ids]  # fmt: skip
+    else:
+        where, params = "kpi_version_id = %s", [version.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COALESCE(SUM(gdp_count), 0) FROM {VALUE} WHERE {where}", params)
+        gdps = int(cursor.fetchone()[0] or 0)
+        if period_ids is None:
+            cursor.execute(f"SELECT DISTINCT period_id FROM {VALUE} WHERE {where}", params)
+            period_ids = [row[0] for row in cursor.fetchall()]
+    return sorted(period_ids), gdps
+
+
+def _cumulative_reach(
+    version: KpiVersion, touched: set[int], span: tuple[int, int], before: tuple[int, int] | None
+) -> set[int]:
+    """Periods whose windows hold a touched period: the rest of its fiscal span (to date) or the next
+    N − 1 periods (rolling), within the data's span; plus the periods the span gained (new targets)
+    and those it lost (their values go)."""
+    low, high = span
+    reach: set[int] = set()
+    if version.cumulative_mode == Mode.ROLLING:
+        width = int(version.window_periods or 1)
+        for index in touched:
+            reach.update(range(index, index + width))
+    elif touched:
+        part = PART[version.cumulative_mode]
+        marks = ", ".join(["%s"] * len(touched))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT t."index" FROM {PERIOD} t WHERE t.calendar_id = %s AND t.level = %s AND t.{part} IN '
+                f'(SELECT s.{part} FROM {PERIOD} s WHERE s.calendar_id = %s AND s.level = %s AND s."index" IN ({marks}))',
+                [version.calendar_id, version.level, version.calendar_id, version.level, *sorted(touched)],
+            )  # fmt: skip
+            reach = {row[0] for row in cursor.fetchall() if row[0] >= min(touched)}
+    new = set(range(low, high + 1))
+    old = set(range(before[0], before[1] + 1)) if before is not None else set()
+    return (reach & new) | (new - old) | (old - new)
+
+
+def _window_start(version: KpiVersion, rows: list[tuple[int, int, date, date, Any]]) -> date:
+    """The first day any recomputed period's value reads: the period itself, or for cumulative KPIs the
+    start of its window."""
+    if version.kind != Kind.CUMULATIVE:
+        return min(row[2] for row in rows)
+    first = min(rows, key=lambda row: row[1])
+    if version.cumulative_mode == Mode.ROLLING:
+        earliest = first[1] - int(version.window_periods or 1) + 1
+        sql, params = '"index" = %s', [earliest]
+    else:
+        sql, params = f"{PART[version.cumulative_mode]} = %s", [first[4]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(start) FROM {PERIOD} WHERE calendar_id = %s AND level = %s AND {sql}",
+                       [version.calendar_id, version.level, *params])  # fmt: skip
+        start = cursor.fetchone()[0]
+    return _as_date(start) if start is not None else first[2]
+
+
+def derived_refs(version: KpiVersion) -> list[str]:
+    return references(parse(version.expression)) if version.kind == Kind.DERIVED else []
