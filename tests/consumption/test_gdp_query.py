@@ -88,6 +88,8 @@ class TestFilters:
             assert response.status_code == 400, (name, response.content[:300])
             assert response.json()["errors"][0]["pointer"] == f"#/{name}"
         assert client.get(URL, {"as_of": "9999-12-31T23:00:00-08:00"}).status_code == 400
+        # Well formed but impossible (month 13): Django's parse_datetime raises instead of answering None.
+        assert client.get(URL, {"as_of": "2026-13-01T00:00:00Z"}).json()["errors"][0]["pointer"] == "#/as_of"
 
     def test_latest_as_of_and_history(self, client, batch):
         before = timezone.now() - timedelta(hours=2)
