@@ -118,7 +118,8 @@ def _process(batch_id: int) -> IngestionBatch:
     return batch
 
 
-BATCH_LOCK = 4243  # advisory lock namespace of batches (4242: merges of a contract)
+BATCH_LOCK = 4243  # advisory lock namespace of batches
+MERGE_LOCK = 4242  # advisory lock namespace of a contract's merges (KPI runs wait on it for their as-of)
 _running_here: set[int] = set()  # batches processed in this process (the lock where PostgreSQL is not)
 _running_guard = threading.Lock()
 
@@ -473,6 +474,9 @@ def _decide_and_merge(plan: Plan) -> IngestionBatch:
             UniqueValue.objects.filter(raw_record__batch=batch).delete()
             return _finish(batch, Status.REFUSED, now, error=_refusal_reason(batch_level, decision))
         _lock_contract(plan.version.contract_id)
+        # Recorded after the lock: a KPI run pins its as-of under the same lock (kpis.services), so every
+        # merge either committed before that moment or records its versions after it.
+        now = timezone.now()
         result = merge_batch(
             batch_id=batch.pk, tenant_id=batch.tenant_id, contract_id=plan.version.contract_id,
             contract_version_id=plan.version.pk, source_id=plan.source.pk, source_priority=plan.source.priority,
@@ -512,7 +516,7 @@ def _lock_contract(contract_id: int) -> None:
     """Merges of one contract run one at a time (they touch the same current versions)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [4242, contract_id])
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MERGE_LOCK, contract_id])
 
 
 def _finish(batch: IngestionBatch, status: str, now: datetime, error: str = "") -> IngestionBatch:

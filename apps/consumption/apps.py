@@ -12,15 +12,17 @@ class ConsumptionConfig(ModuleAppConfig):
         modules=(
             Module(
                 "APIs",
-                "Query API over Golden Data Points: django-filter filters (contract, measure, entity key, batch, "
-                "observed range, `dim.<name>`), latest and as-of reads, page-number or snapshot-consistent cursor "
-                "pages, field selection, ETag and conditional GET. KPI values exist (computed by compute, stored by "
-                "storage) but are not served here yet.",
+                "Query API over Golden Data Points (django-filter filters: contract, measure, entity key, batch, "
+                "observed range, `dim.<name>`; latest and as-of reads, page-number or snapshot-consistent cursor "
+                "pages, field selection) and KPI values (`/api/v1/kpis/{key}/values/`: period range by label or "
+                "date, grain, `dim.<name>`; latest computed values or as published: newest, on a day, or one "
+                "publication version); ETag and conditional GET, immutable Cache-Control for publications.",
                 built=True,
             ),
             Module(
                 "Exports",
-                "Golden Data Points as CSV, JSON, NDJSON, Parquet or XLSX with the query API's filters: streamed up "
+                "Golden Data Points and KPI values as CSV, JSON, NDJSON, Parquet or XLSX with the query API's "
+                "filters: streamed up "
                 "to a row threshold, else a Celery job whose file is downloaded through a signed, expiring link; "
                 "every export recorded (requester, rows, SHA-256); export-control and classification-handling "
                 "policies enforced.",
@@ -35,10 +37,10 @@ class ConsumptionConfig(ModuleAppConfig):
             ),
             Module(
                 "Catalogs",
-                "Data products per tenant (GDP datasets under a contract; KPI sets described, but compute's KPI "
-                "versions cannot be attached to them yet): safe Markdown descriptions, computed freshness, quality "
-                "score, SLA status and a sample; visibility for members or listed for consumers; searchable through "
-                "Discovery.",
+                "Data products per tenant (GDP datasets under a contract; KPI sets naming their KPIs by key, each "
+                "with its newest publication and the age of its newest value): safe Markdown descriptions, computed "
+                "freshness, quality score, SLA status and a sample; visibility for members or listed for consumers; "
+                "searchable through Discovery.",
                 built=True,
             ),
         ),
@@ -47,7 +49,9 @@ class ConsumptionConfig(ModuleAppConfig):
                 "/api/v1/webhooks/",
                 "/api/v1/webhook-deliveries/",
                 "/api/v1/products/",
+                "/api/v1/kpis/",
                 "/api/v1/exports/gdps/",
+                "/api/v1/exports/kpi-values/",
                 "/api/v1/export-jobs/",
             ),
             events_published=(
@@ -88,6 +92,9 @@ class ConsumptionConfig(ModuleAppConfig):
                 "apps.consumption.catalog.selectors.product_list",
                 "apps.consumption.catalog.selectors.products_health",
                 "apps.consumption.catalog.selectors.product_sample",
+                "apps.consumption.kpis.selectors.kpi_values_latest",
+                "apps.consumption.kpis.selectors.kpi_values_published",
+                "apps.consumption.kpis.selectors.kpi_standings",
             ),
             tasks=("consumption.deliver_webhook", "consumption.retry_webhooks", "consumption.run_export"),
         ),

@@ -509,3 +509,41 @@ def test_the_portal_search_page_finds_by_typo(portal, tenant_a, tenant_b, contra
 
     assert response.status_code == 200
     assert [hit.object_key for hit in response.context["results"].hits] == ["ours"]
+
+
+# --- KPI sets name their KPIs ------------------------------------------------------------------------------
+def test_a_kpi_set_names_its_kpis_and_shows_their_publication_and_freshness(steward, tenant_a, tenant_b):
+    from tests.factories import KpiDefinitionFactory, KpiValueFactory, KpiVersionFactory, PublishedOutputFactory
+
+    version = KpiVersionFactory(definition=KpiDefinitionFactory(tenant=tenant_a, key="net-sales"), status="active")
+    computed = datetime.now(UTC) - timedelta(minutes=30)
+    KpiValueFactory(kpi_version=version, computed_at=computed)
+    PublishedOutputFactory(tenant=tenant_a, kpi_version=version, kpi_key="net-sales", version=1, content_hash="a" * 64)
+    newest = PublishedOutputFactory(tenant=tenant_a, kpi_version=version, kpi_key="net-sales", version=2,
+                                    kind="period_close", content_hash="b" * 64)  # fmt: skip
+    only_published = PublishedOutputFactory(tenant=tenant_a)
+    theirs = PublishedOutputFactory(tenant=tenant_b)
+
+    refused = steward.post("/api/v1/products/", {"slug": "kpis", "name": "KPIs", "kind": "kpi_set",
+                                                 "kpis": ["net-sales", theirs.kpi_key]}, format="json")  # fmt: skip
+    assert refused.status_code == 400 and refused.json()["errors"][0]["pointer"] == "#/kpis"
+    assert theirs.kpi_key in refused.json()["errors"][0]["detail"]
+    not_a_set = steward.post("/api/v1/products/", {"slug": "gdps", "name": "GDPs", "kind": "gdp_dataset",
+                                                   "kpis": ["net-sales"]}, format="json")  # fmt: skip
+    assert not_a_set.status_code == 400
+
+    response = steward.post("/api/v1/products/", {"slug": "kpis", "name": "KPIs", "kind": "kpi_set",
+                                                  "kpis": ["net-sales", only_published.kpi_key]}, format="json")  # fmt: skip
+    assert response.status_code == 201, response.content
+    detail = steward.get("/api/v1/products/kpis/").json()
+    assert detail["kpis"] == ["net-sales", only_published.kpi_key]
+    first, second = detail["kpi_details"]
+    assert first["key"] == "net-sales" and first["values_url"] == "/api/v1/kpis/net-sales/values/"
+    assert first["latest_publication"]["version"] == 2
+    assert first["latest_publication"]["content_hash"] == newest.content_hash
+    assert first["latest_publication"]["kind"] == "period_close"
+    assert 1790 <= first["age_seconds"] <= 1900
+    assert second["latest_publication"]["version"] == only_published.version
+    assert second["last_computed_at"] is None and second["age_seconds"] is None
+    assert steward.get("/api/v1/products/").json()["results"][0]["kpis"] == ["net-sales", only_published.kpi_key]
+    assert "net-sales" in SearchDocument.objects.get(object_key="kpis").body

@@ -307,3 +307,60 @@ class TestPortal:
         assert portal.get(f"/admin/consumption/exportjob/{job_id}/change/").status_code == 200
         download = portal.get(link[1].replace("&amp;", "&"))
         assert download.status_code == 200 and b"".join(download.streaming_content).startswith(b"id,contract")
+
+
+class TestKpiValues:
+    KPI_URL = "/api/v1/exports/kpi-values/"
+
+    def test_parquet_read_back(self, client, kpi):
+        raw = body(client.get(self.KPI_URL, {"format": "parquet", "kpi": "net-sales", "grain": "period"}))
+        data = pq.read_table(io.BytesIO(raw)).to_pylist()
+        want = sorted((v for (label, _), v in kpi["values"].items() if label != "FY2026-Q1"),
+                      key=lambda v: (v.period.start, v.dimensions_key, v.pk))  # fmt: skip
+        assert [row["id"] for row in data] == [v.pk for v in want]
+        for got, value in zip(data, want, strict=True):
+            assert got["kpi"] == "net-sales" and got["kpi_version"] == "1.0.0" and got["grain"] == "period"
+            assert got["period"] == value.period.label and got["period_start"] == value.period.start.isoformat()
+            assert got["actual"] == value.actual and got["status"] == value.status
+            assert json.loads(got["dimensions"]) == value.dimensions
+            assert got["as_of"] == value.as_of
+
+    def test_the_filters_of_the_kpi_values_api(self, client, kpi):
+        query = {"format": "json", "kpi": "net-sales", "period_from": "FY2026-P02", "grain": "period",
+                 "dim.region": "US"}  # fmt: skip
+        data = json.loads(body(client.get(self.KPI_URL, query)))
+        assert [(row["period"], row["dimensions"]) for row in data] == [
+            ("FY2026-P02", {"region": "US"}), ("FY2026-P03", {"region": "US"})]  # fmt: skip
+        assert json.loads(body(client.get(self.KPI_URL, {"format": "json", "kpi": "other"}))) == []
+        response = client.get(self.KPI_URL, {"format": "csv", "period_to": "FY1999-P01"})
+        assert response.status_code == 400 and response.json()["errors"][0]["pointer"] == "#/period_to"
+
+    def test_a_large_export_is_a_job(self, client, kpi, settings, django_capture_on_commit_callbacks):
+        settings.AURUM_EXPORT_STREAM_MAX_ROWS = 2
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.get(self.KPI_URL, {"format": "csv", "kpi": "net-sales"})
+        assert response.status_code == 202
+        job = client.get(response["Location"]).json()
+        assert job["status"] == "completed" and job["dataset"] == "kpi-values" and job["row_count"] == 8
+        content = b"".join(client.get(job["download_url"]).streaming_content)
+        assert len(list(csv.DictReader(io.StringIO(content.decode())))) == 8
+
+    def test_policies_govern_the_kpis_contract_fields(self, client, kpi, tenant_a):
+        version = ContractVersionFactory(contract=kpi["version"].contract, status="active")
+        for position, (name, role, classification) in enumerate(
+            [("region", "dimension", "public"), ("revenue", "measure", "confidential")]
+        ):
+            ContractField.objects.create(version=version, position=position, name=name, role=role,
+                                         logical_type="string", classification=classification)  # fmt: skip
+        policy(tenant_a, "export_control", {"allowed_formats": ["csv"]})
+        refused = client.get(self.KPI_URL, {"format": "json"})
+        assert refused.status_code == 403 and refused.json()["type"] == "urn:aurum:problem:export-refused"
+        policy(tenant_a, "export_control", {"allowed_formats": ["json"]}, contract=kpi["version"].contract)
+        policy(tenant_a, "classification_handling", {"confidential": "masked", "public": "excluded"})
+        data = json.loads(body(client.get(self.KPI_URL, {"format": "json"})))
+        assert data and all(row["actual"] is None and row["dimensions"] == {} for row in data)
+        assert row_status_kept(data)
+
+
+def row_status_kept(data):
+    return all(row["status"] in ("green", "red") for row in data)

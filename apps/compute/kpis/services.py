@@ -16,7 +16,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.compute.kpis import engine
@@ -24,6 +24,7 @@ from apps.compute.kpis.choices import DirectionChoices, TargetStatusChoices
 from apps.compute.kpis.models import KpiDefinition, KpiStatusChoices, KpiTarget, KpiTransition, KpiVersion
 from apps.compute.kpis.validation import validate_version
 from apps.compute.models import PipelineRun
+from apps.compute.pipeline import MERGE_LOCK
 from apps.host.contracts.lifecycle import IllegalTransition, check_transition
 from apps.host.models import Membership
 from apps.kernel.audit import audit_actor
@@ -481,6 +482,18 @@ def _text(value: Any) -> str | None:
 
 
 # --- computation --------------------------------------------------------------------------------------
+def _settled_now(contract_ids: set[int]) -> datetime:
+    """The moment to pin a run to, taken under the contracts' merge locks (PostgreSQL): a merge in flight
+    commits first, and a later one records its versions after this moment (it reads the clock after
+    taking the lock), so no version recorded before the as-of can appear once the run has read."""
+    if connection.vendor != "postgresql" or not contract_ids:
+        return timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for contract_id in sorted(contract_ids):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MERGE_LOCK, contract_id])
+        return timezone.now()
+
+
 def compute_plan(definitions: Iterable[KpiDefinition]) -> list[KpiVersion]:
     """The active versions to compute, in dependency order: the given KPIs, the derived KPIs that read
     them (transitively), and every KPI those derived ones read (so all are as of the same moment)."""
@@ -531,13 +544,14 @@ def kpi_compute(
     version's watermark. A failed KPI fails its run, skips the KPIs that read it, and is raised once
     the others are done.
     """
-    as_of = as_of or timezone.now()
+    plan = compute_plan(definitions)
+    as_of = as_of or _settled_now({version.contract_id for version in plan if version.contract_id})
     runs: list[PipelineRun] = []
     # key → (its watermark before this run, the period ids recomputed; None when all were)
     recomputed: dict[str, tuple[datetime | None, list[int] | None]] = {}
     failed: set[str] = set()
     first_error: Exception | None = None
-    for version in compute_plan(definitions):
+    for version in plan:
         key = version.definition.key
         refs = engine.derived_refs(version)
         run = PipelineRun.objects.create(tenant_id=version.tenant_id, job=f"kpi:{key}"[:100],

@@ -24,7 +24,18 @@ from apps.kernel.errors import DomainError
 from apps.kernel.roles import EDITOR_ROLES, PORTAL_ROLES
 from apps.utilities.search import selectors as search
 
-EDITED_FIELDS = ("name", "description", "owner", "domain", "tags", "classification", "kind", "contract", "visibility")
+EDITED_FIELDS = (
+    "name",
+    "description",
+    "owner",
+    "domain",
+    "tags",
+    "classification",
+    "kind",
+    "contract",
+    "kpis",
+    "visibility",
+)
 
 
 class TagsField(forms.CharField):
@@ -42,6 +53,7 @@ class TagsField(forms.CharField):
 
 class DataProductForm(forms.ModelForm):
     tags = TagsField(required=False, help_text="Comma-separated, e.g. “sales, retail”.")
+    kpis = TagsField(required=False, label="KPIs", help_text="KPI keys of a KPI set, comma-separated.")
 
     class Meta:
         model = DataProduct

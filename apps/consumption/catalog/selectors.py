@@ -10,9 +10,10 @@ Health is computed, never stored: freshness compares the age of the contract's n
 (newest current GDP version or completed batch, from storage) with the SLA freshness target of
 the contract's active version; the quality score is the pass rate (accepted / received records)
 of the last QUALITY_WINDOW finished batches of the contract's sources; the SLA status is the
-freshness target's verdict, the one SLA target Aurum measures yet. KPI sets have no KPI
-versions to draw on yet: their health comes from their contract when they name one, else
-everything is unknown.
+freshness target's verdict, the one SLA target Aurum measures yet. A KPI set's health comes
+from its contract when it names one, else everything is unknown; each of its KPIs (`kpis`) shows
+its newest publication and the age of its newest computed value
+(`apps.consumption.kpis.selectors.kpi_standings`, product detail).
 """
 
 from __future__ import annotations

@@ -22,7 +22,18 @@ from apps.utilities.search import services as search
 from apps.utilities.search.choices import SearchAudienceChoices
 
 PRODUCT_KIND = "product"
-EDITABLE = ("name", "description", "owner", "domain", "tags", "classification", "kind", "contract", "visibility")
+EDITABLE = (
+    "name",
+    "description",
+    "owner",
+    "domain",
+    "tags",
+    "classification",
+    "kind",
+    "contract",
+    "kpis",
+    "visibility",
+)
 ALLOWED_NEXT = {S.DRAFT: (S.PUBLISHED, S.DEPRECATED), S.PUBLISHED: (S.DEPRECATED,), S.DEPRECATED: ()}
 
 
@@ -44,8 +55,9 @@ def product_create(*, actor: Any, tenant: Any, slug: str, name: str, **attrs: An
     unknown = sorted(set(attrs) - set(EDITABLE))
     if unknown:
         raise ValidationError({name: "Not a product attribute." for name in unknown})
-    if "tags" in attrs:
-        attrs["tags"] = _normalized_tags(attrs["tags"])
+    for listed in ("tags", "kpis"):
+        if listed in attrs:
+            attrs[listed] = _normalized_tags(attrs[listed])
     product = DataProduct(tenant=tenant, slug=slug, name=name, **attrs)
     product.full_clean()
     with audit_actor(actor):
@@ -71,8 +83,9 @@ def product_update(*, actor: Any, product: DataProduct, **changes: Any) -> DataP
             slug="product-deprecated",
             current_status=product.status,
         )
-    if "tags" in changes:
-        changes["tags"] = _normalized_tags(changes["tags"])
+    for listed in ("tags", "kpis"):
+        if listed in changes:
+            changes[listed] = _normalized_tags(changes[listed])
     for name, value in changes.items():
         setattr(product, name, value)
     product.full_clean()
@@ -140,6 +153,7 @@ def product_index(*, product: DataProduct) -> None:
                 product.description,
                 contract.name if contract else "",
                 contract.key if contract else "",
+                " ".join(product.kpis or []),
             )
             if part
         ),

@@ -8,9 +8,10 @@ An export names a dataset (`/api/v1/exports/<name>/`). Each dataset says:
 - which contract fields leave with its rows (`governed_fields`), so the export-control and
   classification-handling policies can decide on them.
 
-Only Golden Data Points are registered here. KPI values exist (storage's KpiValue) but are not
-registered yet; they would register the same way: `register(Dataset(name="kpi-values", ...))`
-with their own columns, FilterSet and fields.
+Two are registered here: Golden Data Points (`gdps`) and KPI values (`kpi-values`: the current
+values of the active KPI versions, with the filters of `/api/v1/kpis/{key}/values/` plus `kpi`).
+Another registers the same way: `register(Dataset(name=..., ...))` with its own columns,
+FilterSet and governed fields.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet, TextField
+from django.db.models import CharField, QuerySet, TextField
 from django.db.models.functions import Cast
 
+from apps.consumption.kpis.filters import KpiValueFilter
+from apps.consumption.kpis.selectors import LATEST_ORDER, kpi_values_latest
 from apps.host.choices import ContractStatusChoices, FieldRoleChoices
 from apps.host.models import ContractField, ContractVersion, DataContract
 from apps.storage.api.filters import GoldenDataPointFilter
-from apps.storage.models import GoldenDataPoint
+from apps.storage.models import GoldenDataPoint, KpiValue
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,76 @@ GOLDEN_DATA_POINTS = register(
             Column("recorded_from", "datetime", "recorded_from"),
             Column("recorded_to", "datetime", "recorded_to"),
             Column("is_override", "bool", "is_override"),
+        ),
+    )
+)
+
+
+# --- KPI values ------------------------------------------------------------------------------------
+KPI_NUMBER_COLUMNS = ("actual", "numerator", "denominator", "target", "variance", "attainment")
+
+
+def _kpi_queryset(tenant: Any) -> QuerySet:
+    return kpi_values_latest(tenant=tenant).select_related(None)
+
+
+def _kpi_governed_fields(
+    tenant: Any, queryset: QuerySet, filters: dict[str, Any], columns: tuple[str, ...]
+) -> list[GovernedField]:
+    """The contract fields behind the values: the KPI's dimensions (keys of `dimensions`) and the measures
+    it aggregates (every number column derives from them). Derived KPIs name no contract."""
+    read = (
+        queryset.order_by()
+        .filter(kpi_version__contract__isnull=False)
+        .values_list("kpi_version__contract_id", "kpi_version__contract__key", "kpi_version__measure",
+                     "kpi_version__denominator_measure")
+        .distinct()
+    )  # fmt: skip
+    keys: dict[int, str] = {}
+    measures: dict[int, set[str]] = {}
+    for contract_id, key, measure, denominator in read:
+        keys[contract_id] = key
+        measures.setdefault(contract_id, set()).update(m for m in (measure, denominator) if m)
+    governed = []
+    for contract_id, fields in _contract_fields(list(keys)).items():
+        for field in fields:
+            if field.role == FieldRoleChoices.DIMENSION and "dimensions" in columns:
+                governed.append(GovernedField(contract_id, keys[contract_id], field.name, field.classification,
+                                              "dimension", "dimensions", field.name))  # fmt: skip
+            elif field.role == FieldRoleChoices.MEASURE and field.name in measures[contract_id]:
+                for column in KPI_NUMBER_COLUMNS:
+                    if column in columns:
+                        governed.append(GovernedField(contract_id, keys[contract_id], field.name,
+                                                      field.classification, "column", column))  # fmt: skip
+    return governed
+
+
+KPI_VALUES = register(
+    Dataset(
+        name="kpi-values",
+        title="KPI values",
+        model=KpiValue,
+        filterset=KpiValueFilter,
+        queryset=_kpi_queryset,
+        governed_fields=_kpi_governed_fields,
+        order_by=("kpi_key", *LATEST_ORDER),
+        contract_path="kpi_version__contract_id",
+        measure_path="kpi_key",
+        columns=(
+            Column("id", "int", "id"),
+            Column("kpi", "str", "kpi_key"),
+            Column("kpi_version", "str", "kpi_version__version"),
+            Column("period", "str", "period__label"),
+            Column("grain", "str", "period__level"),
+            Column("period_start", "str", description="YYYY-MM-DD", expression=Cast("period__start", CharField())),
+            Column("period_end", "str", description="YYYY-MM-DD", expression=Cast("period__end", CharField())),
+            Column("dimensions", "json", description="JSON object", expression=Cast("dimensions", TextField())),
+            *(Column(name, "decimal", name) for name in KPI_NUMBER_COLUMNS),
+            Column("status", "str", "status"),
+            Column("streak", "int", "streak"),
+            Column("gdp_count", "int", "gdp_count"),
+            Column("as_of", "datetime", "as_of"),
+            Column("computed_at", "datetime", "computed_at"),
         ),
     )
 )

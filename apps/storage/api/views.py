@@ -16,12 +16,10 @@ field selection and conditional GET.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
-from django.utils.cache import get_conditional_response, patch_vary_headers
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import action
@@ -30,6 +28,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from apps.kernel.api.caching import conditional_get
 from apps.kernel.api.pagination import StandardPagination
 from apps.kernel.api.viewsets import TenantReadOnlyViewSet
 from apps.storage import selectors, services
@@ -151,14 +150,9 @@ class GoldenDataPointViewSet(TenantReadOnlyViewSet):
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
-        if request.method not in ("GET", "HEAD") or response.status_code != 200 or not hasattr(response, "render"):
+        if request.method not in ("GET", "HEAD") or response.status_code != 200:
             return response
-        response.render()
-        etag = '"' + hashlib.sha256(response.content).hexdigest()[:40] + '"'
-        response["ETag"] = etag
-        response["Cache-Control"] = self._cache_control(request)
-        patch_vary_headers(response, ("Accept", "Authorization", "Cookie"))
-        return get_conditional_response(request, etag=etag, response=response) or response
+        return conditional_get(request, response, cache_control=self._cache_control(request))
 
     def _cache_control(self, request: Request) -> str:
         raw = request.query_params.get("as_of")

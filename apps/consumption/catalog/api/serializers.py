@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -14,8 +16,9 @@ from apps.consumption.catalog.choices import (
     SlaStatusChoices,
 )
 from apps.consumption.catalog.markdown import render_markdown
-from apps.consumption.catalog.models import MAX_TAG_LENGTH, MAX_TAGS, DataProduct
+from apps.consumption.catalog.models import MAX_KPIS, MAX_TAG_LENGTH, MAX_TAGS, DataProduct
 from apps.consumption.catalog.selectors import ProductHealth
+from apps.consumption.kpis.selectors import KpiStanding
 from apps.host.models import DataContract
 
 
@@ -63,7 +66,8 @@ class DataProductSerializer(serializers.ModelSerializer):
     class Meta:
         model = DataProduct
         fields = ("id", "slug", "name", "kind", "status", "visibility", "classification", "domain", "tags", "owner",
-                  "contract", "health", "url", "published_at", "deprecated_at", "created_at", "updated_at")  # fmt: skip
+                  "contract", "kpis", "health", "url", "published_at", "deprecated_at", "created_at",
+                  "updated_at")  # fmt: skip
         read_only_fields = fields
 
     def _health(self, product: DataProduct) -> ProductHealth | None:
@@ -101,14 +105,53 @@ class GdpSampleSerializer(serializers.Serializer):
     unit = serializers.CharField()
 
 
+class KpiPublicationSummarySerializer(serializers.Serializer):
+    version = serializers.IntegerField()
+    kind = serializers.CharField(help_text="publication, restatement or period_close.")
+    published_at = serializers.DateTimeField()
+    content_hash = serializers.CharField()
+
+
+class ProductKpiSerializer(serializers.Serializer):
+    """One KPI of a KPI set: its newest publication and the freshness of its computed values."""
+
+    key = serializers.CharField()
+    latest_publication = KpiPublicationSummarySerializer(allow_null=True)
+    last_computed_at = serializers.DateTimeField(allow_null=True, help_text="Newest current value's computation.")
+    age_seconds = serializers.IntegerField(allow_null=True, help_text="Age of the newest current value.")
+    values_url = serializers.CharField()
+
+
+def kpi_data(standing: KpiStanding, now: datetime) -> dict[str, Any]:
+    output = standing.latest_publication
+    at = standing.last_computed_at
+    return {
+        "key": standing.key,
+        "latest_publication": None if output is None else {
+            "version": output.version, "kind": output.kind, "published_at": output.published_at,
+            "content_hash": output.content_hash,
+        },
+        "last_computed_at": at,
+        "age_seconds": int(max((now - at).total_seconds(), 0)) if at is not None else None,
+        "values_url": f"/api/v1/kpis/{standing.key}/values/",
+    }  # fmt: skip
+
+
 class DataProductDetailSerializer(DataProductSerializer):
     description = serializers.CharField(help_text="The Markdown source.")
     description_html = serializers.SerializerMethodField(help_text="Safe HTML: no raw HTML, http/https/mailto links.")
     sample = serializers.SerializerMethodField()
+    kpi_details = serializers.SerializerMethodField()
 
     class Meta(DataProductSerializer.Meta):
-        fields = (*DataProductSerializer.Meta.fields, "description", "description_html", "sample")
+        fields = (*DataProductSerializer.Meta.fields, "description", "description_html", "sample", "kpi_details")
         read_only_fields = fields
+
+    @extend_schema_field(ProductKpiSerializer(many=True))
+    def get_kpi_details(self, product: DataProduct) -> list[dict[str, Any]]:
+        standings = self.context.get("kpis", {})
+        now = timezone.now()
+        return [kpi_data(standings[key], now) for key in product.kpis or [] if key in standings]
 
     @extend_schema_field(serializers.CharField())
     def get_description_html(self, product: DataProduct) -> str:
@@ -132,6 +175,10 @@ class DataProductWriteSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(ProductKindChoices.choices, required=False)
     contract = serializers.CharField(required=False, allow_blank=True, help_text="Key of a data contract.")
     visibility = serializers.ChoiceField(ProductVisibilityChoices.choices, required=False)
+    kpis = serializers.ListField(
+        child=serializers.SlugField(max_length=100), required=False, max_length=MAX_KPIS,
+        help_text="Keys of the KPIs of a KPI set; each needs values or publications in the tenant.",
+    )  # fmt: skip
 
     def validate_owner(self, value: str) -> Any:
         if not value:

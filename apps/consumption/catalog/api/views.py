@@ -18,6 +18,7 @@ from apps.consumption.catalog.api.serializers import (
     DataProductWriteSerializer,
 )
 from apps.consumption.catalog.models import DataProduct
+from apps.consumption.kpis.selectors import kpi_standings
 from apps.kernel.api.viewsets import TenantModelViewSet
 
 
@@ -57,7 +58,8 @@ class DataProductViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         product = self.get_queryset().get(pk=product.pk)
         health = selectors.products_health([product])
         version = health[product.pk].active_version
-        context = {"health": health, "sample": selectors.product_sample(product, version=version)}
+        context = {"health": health, "sample": selectors.product_sample(product, version=version),
+                   "kpis": kpi_standings(tenant=product.tenant_id, keys=list(product.kpis or []))}  # fmt: skip
         return Response(DataProductDetailSerializer(product, context=context).data, status=code)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:

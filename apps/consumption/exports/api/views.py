@@ -109,6 +109,11 @@ def export_view_for(dataset: Dataset) -> type[DatasetExportView]:
         (DatasetExportView,),
         {"dataset": dataset, "queryset": dataset.model.objects.all(), "__doc__": f"Export {dataset.title}."},
     )
+
+    def get(self: DatasetExportView, request: Request, *args: Any, **kwargs: Any) -> Any:
+        return DatasetExportView.get(self, request, *args, **kwargs)
+
+    # A function of its own per dataset: extend_schema annotates the function it decorates.
     view.get = extend_schema(
         operation_id=f"exports_{dataset.name.replace('-', '_')}",
         summary=f"Export {dataset.title}",
@@ -129,7 +134,7 @@ def export_view_for(dataset: Dataset) -> type[DatasetExportView]:
             (400, PROBLEM_CONTENT_TYPE): ProblemSerializer,
             (403, PROBLEM_CONTENT_TYPE): ProblemSerializer,
         },
-    )(DatasetExportView.get)
+    )(get)
     return view
 
 
