@@ -158,3 +158,26 @@ class TestComputeAndValues:
         assert response.status_code == 200
         assert b"3 GDP versions, 2026-01-01 to 2026-01-31" in response.content
         assert response.content.count(b"<td>tills</td>") == 3
+
+
+class TestGuidance:
+    def test_the_target_form_offers_the_kpis_periods_not_every_day_of_every_calendar(self, shop):
+        kpi = make_kpi(shop, "revenue", measure="revenue")
+        form = signed_in(shop.steward).get(reverse("admin:compute_kpitarget_add"), {"definition": kpi.definition.pk})
+        periods = form.context["adminform"].form.fields["period_from"].queryset
+        assert periods.exists() and not periods.exclude(calendar=kpi.calendar).exists()
+        assert not periods.filter(level__in=["day", "week"]).exists()  # the KPI's grain (period) or coarser
+        plain = signed_in(shop.steward).get(reverse("admin:compute_kpitarget_add"))
+        assert not plain.context["adminform"].form.fields["period_from"].queryset.filter(level="day").exists()
+
+    def test_the_proposer_is_not_offered_approve_and_a_new_kpi_leads_to_its_first_version(self, shop):
+        version = make_kpi(shop, "revenue", measure="revenue", activate=False)
+        signed_in(shop.steward).post(reverse("admin:compute_kpiversion_step", args=[version.pk]), {"action": "propose"})
+        page = signed_in(shop.steward).get(reverse("admin:compute_kpiversion_change", args=[version.pk]))
+        assert b'id="action-approve"' not in page.content and b"You proposed it" in page.content
+        page = signed_in(shop.admin).get(reverse("admin:compute_kpiversion_change", args=[version.pk]))
+        assert b'id="action-approve"' in page.content
+        response = signed_in(shop.steward).post(reverse("admin:compute_kpidefinition_add"),
+                                                 {"key": "visits", "name": "Visits", "versions-TOTAL_FORMS": "0",
+                                                  "versions-INITIAL_FORMS": "0"})  # fmt: skip
+        assert response.status_code == 302 and "kpiversion/add/?definition=" in response["Location"]

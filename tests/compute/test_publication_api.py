@@ -182,7 +182,12 @@ class TestPortal:
         request = PublicationRequest.objects.get()
         assert response.status_code == 302 and not PublishedOutput.objects.exists()
         page = client.get(reverse("admin:compute_publicationrequest_change", args=[request.pk]))
-        assert page.status_code == 200 and b"decide-link" in page.content
+        assert page.status_code == 200 and b"decide-link" not in page.content  # the requester: four eyes
+        assert b"You requested this publication" in page.content
+        other = self.client_of(sales.admin, sales.tenant)
+        assert (
+            b"decide-link" in other.get(reverse("admin:compute_publicationrequest_change", args=[request.pk])).content
+        )
         assert client.get(reverse("admin:compute_publicationrequest_changelist")).status_code == 200
         decide = reverse("admin:compute_publicationrequest_decide", args=[request.pk])
         assert client.post(decide, {"decision": "approve"}).status_code == 200  # the requester: refused on the form
@@ -208,7 +213,12 @@ class TestPortal:
         assert Restatement.objects.get().status == "rejected"
         assert client.get(reverse("admin:compute_restatement_changelist")).status_code == 200
         page = client.get(reverse("admin:storage_publishedoutput_change", args=[output.pk]))
-        assert b"evidencerecord" in page.content and b"(in force)" in page.content
+        # a steward does not read the ledger (admins and auditors do): a note instead of a link answering 403
+        assert b"evidencerecord" not in page.content and b"(in force)" in page.content
+        assert b"tenant admins and auditors read" in page.content
+        page = self.client_of(sales.admin, sales.tenant).get(reverse("admin:storage_publishedoutput_change",
+                                                                     args=[output.pk]))  # fmt: skip
+        assert b"evidencerecord" in page.content
 
     def test_an_analyst_sees_outputs_but_cannot_publish(self, sales, member):
         client = self.client_of(member(sales.tenant, RoleChoices.ANALYST), sales.tenant)

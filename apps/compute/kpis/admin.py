@@ -8,6 +8,7 @@ call one service and report the outcome as a message.
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
@@ -19,10 +20,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from apps.compute.kpis import selectors, services
+from apps.compute.kpis.choices import GrainLevelChoices
 from apps.compute.kpis.models import KpiDefinition, KpiStatusChoices, KpiTarget, KpiVersion
 from apps.compute.kpis.services import TARGET_TRANSITIONS
-from apps.compute.kpis.validation import validate_version
+from apps.compute.kpis.validation import contract_shape, validate_version
 from apps.host.contracts.lifecycle import TRANSITIONS
+from apps.host.models import DataContract
 from apps.kernel.admin import ReadOnlyTenantScopedAdmin, TenantScopedAdmin
 from apps.kernel.context import get_tenant_context
 from apps.kernel.errors import DomainError
@@ -37,6 +40,15 @@ LIFECYCLE_HELP = {
     "deprecate": "Keep its values, stop computing it.",
     "retire": "Read-only for good.",
 }
+# What the message after a step says comes next (the steward does not have to know the lifecycle).
+STEP_DONE = {
+    "propose": "Proposed: a tenant admin other than you approves it (four eyes).",
+    "approve": "Approved.",
+    "reject": "Rejected: back to draft, where it can be edited.",
+    "activate": "Activated.",
+    "deprecate": "Deprecated: its values stay, it is no longer computed.",
+    "retire": "Retired.",
+}
 BADGE_COLOURS = {"green": "#1b5e20;background:#e3f5e5", "amber": "#7a5200;background:#fff4d6",
                  "red": "#8e1b1b;background:#fde3e3", "none": "#616161;background:#ececec"}  # fmt: skip
 
@@ -47,6 +59,28 @@ def _badge(status: str, label: str) -> str:
                        'font-weight:600;color:{}">{}</span>', status, colour, label)  # fmt: skip
 
 
+def _plain(value: Any) -> str:
+    """A stored decimal without its trailing zeros: 10000.0000000000 → 10000, 2.5000 → 2.5."""
+    if value is None:
+        return "—"
+    try:
+        text = format(Decimal(value).normalize(), "f")
+    except InvalidOperation:
+        return str(value)
+    return text
+
+
+def _number(value: Any, version: Any) -> str:
+    """A value as its KPI version shows it: its decimals, thousands grouped, its unit (e.g. 10,650 EUR)."""
+    if value is None:
+        return "—"
+    decimals = getattr(version, "decimals", 2)
+    if getattr(version, "display_format", "") == "percent":
+        return f"{Decimal(value):,.{decimals}f} %"
+    unit = getattr(version, "unit", "")
+    return f"{Decimal(value):,.{decimals}f}" + (f" {unit}" if unit else "")
+
+
 def _refusal(exc: Exception) -> str:
     if isinstance(exc, DomainError):
         return exc.detail
@@ -55,6 +89,16 @@ def _refusal(exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         return " ".join(exc.messages)
     return str(exc)
+
+
+def _narrowed(db_field: Any, request: HttpRequest, formfield: Any) -> Any:
+    """After the kernel's tenant scoping (which replaces any queryset given to it), narrow owners to the
+    tenant's members and periods to the non-day rows."""
+    narrowed: dict[str, Any] = {}
+    _members_only(db_field, request, narrowed)
+    if formfield is not None and "queryset" in narrowed:
+        formfield.queryset = narrowed["queryset"]
+    return formfield
 
 
 def _members_only(db_field: Any, request: HttpRequest, kwargs: dict[str, Any]) -> None:
@@ -107,24 +151,55 @@ class _LifecycleMixin:
             messages.error(request, f"'{name}' is not a step this {self.model._meta.verbose_name} can take now.")  # type: ignore[attr-defined]
         else:
             try:
-                service(actor=request.user, **{self.model._meta.model_name.replace("kpi", ""): obj},  # type: ignore[attr-defined]
-                        comment=request.POST.get("comment", ""))  # fmt: skip
-                messages.success(request, f"Done: {name}.")
+                done = service(actor=request.user, **{self.model._meta.model_name.replace("kpi", ""): obj},  # type: ignore[attr-defined]
+                               comment=request.POST.get("comment", ""))  # fmt: skip
+                messages.success(request, f"Done: {name}. {self.step_done(name, done)}".strip())
             except (DomainError, ValidationError) as exc:
                 messages.error(request, f"Refused: {_refusal(exc)}")
         return HttpResponseRedirect(request.path.rsplit("step/", 1)[0])
 
+    def step_done(self, name: str, obj: Any) -> str:
+        return STEP_DONE.get(name, "")
+
+    def waiting_note(self, request: HttpRequest, obj: Any) -> str:
+        """Why a proposed row offers no approve/reject to this user: who decides it instead (four eyes)."""
+        if getattr(obj, "status", None) != "proposed":
+            return ""
+        if obj.proposed_by_id is not None and obj.proposed_by_id == request.user.pk:
+            return ("You proposed it: a tenant admin other than you approves or rejects it (four eyes). "
+                    "It cannot be edited until then.")  # fmt: skip
+        if not services.can_approve(request.user, obj.definition):
+            return ("Waiting for a tenant admin (or someone with the approver right on this KPI) to approve or "
+                    "reject it.")  # fmt: skip
+        return ""
+
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         obj = context.get("original")
         if obj is not None:
+            note = self.waiting_note(request, obj)
+            context["lifecycle_note"] = note
             context["lifecycle"] = [
                 {"action": name, "label": name.capitalize(), "help": LIFECYCLE_HELP.get(name, ""),
                  "comment_required": name == "reject", "danger": name in ("retire", "reject")}
-                for name in self.steps(obj)
+                for name in self.steps(obj) if not (note and name in ("approve", "reject"))
             ] if self._allowed(request, self.step_roles, obj) else []  # type: ignore[attr-defined]  # fmt: skip
             opts = self.model._meta  # type: ignore[attr-defined]
             context["step_url"] = reverse(f"admin:{opts.app_label}_{opts.model_name}_step", args=[obj.pk])
         return super().render_change_form(request, context, *args, **kwargs)  # type: ignore[misc]
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: str | None = None) -> HttpResponse:
+        """A new draft opens on its own page, where the next step (Propose) is."""
+        if "_addanother" in request.POST or "_popup" in request.POST or "_continue" in request.POST:
+            return super().response_add(request, obj, post_url_continue)  # type: ignore[misc]
+        opts = self.model._meta  # type: ignore[attr-defined]
+        messages.success(request, f"Saved {obj} as a draft. Check it, then press Propose below: a tenant admin "
+                                  "other than you approves it.")  # fmt: skip
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk]))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        """The lifecycle fields say nothing before the row exists: the add form leaves them out."""
+        fields = tuple(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        return (*fields, "definition") if obj is not None else ()
 
 
 # --- definitions ----------------------------------------------------------------------------------------
@@ -183,8 +258,7 @@ class KpiDefinitionAdmin(TenantScopedAdmin):
         return form
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        _members_only(db_field, request, kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return _narrowed(db_field, request, super().formfield_for_foreignkey(db_field, request, **kwargs))
 
     @admin.display(description="Active version")
     def active_version(self, obj: KpiDefinition) -> str:
@@ -226,10 +300,58 @@ class KpiDefinitionAdmin(TenantScopedAdmin):
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         obj = context.get("original")
-        if obj is not None and self._allowed(request, EDITOR_ROLES, obj):
-            context["compute_url"] = reverse("admin:compute_kpidefinition_compute", args=[obj.pk])
-            context["new_version_url"] = reverse("admin:compute_kpiversion_add") + f"?definition={obj.pk}"
+        if obj is not None:
+            context["next_steps"] = _next_steps(request, obj, may_edit=self._allowed(request, EDITOR_ROLES, obj))
+            if self._allowed(request, EDITOR_ROLES, obj) and selectors.kpi_active_version(definition=obj):
+                context["compute_url"] = reverse("admin:compute_kpidefinition_compute", args=[obj.pk])
         return super().render_change_form(request, context, *args, **kwargs)
+
+    def response_add(self, request: HttpRequest, obj: KpiDefinition, post_url_continue: str | None = None) -> Any:
+        """A KPI says nothing until it has a version: go on to the version's form, the KPI chosen."""
+        if "_addanother" in request.POST or "_popup" in request.POST or "_continue" in request.POST:
+            return super().response_add(request, obj, post_url_continue)
+        messages.success(request, f"Created the KPI {obj.key}. Now say what it computes: its first version.")
+        return HttpResponseRedirect(reverse("admin:compute_kpiversion_add") + f"?definition={obj.pk}")
+
+
+def _next_steps(request: HttpRequest, definition: KpiDefinition, *, may_edit: bool) -> list[dict[str, str]]:
+    """Where the KPI stands and the link to its next step: version → approval → target → values → publish."""
+    versions = list(definition.versions.order_by("-major", "-minor", "-patch"))
+    active = next((v for v in versions if v.status == KpiStatusChoices.ACTIVE), None)
+    steps = []
+    if not versions:
+        steps.append({"text": "No version yet: a version says what is computed (measure, aggregation, calendar).",
+                      "url": reverse("admin:compute_kpiversion_add") + f"?definition={definition.pk}" if may_edit
+                      else "", "label": "Add the first version"})  # fmt: skip
+    else:
+        newest = versions[0]
+        text = f"Newest version {newest.version}: {newest.get_status_display().lower()}."
+        if active is None:
+            text += " It is computed once a tenant admin has approved and activated a version."
+        steps.append({"text": text, "url": reverse("admin:compute_kpiversion_change", args=[newest.pk]),
+                      "label": f"Open {newest.version}"})  # fmt: skip
+        if may_edit:
+            steps.append({"text": "A change to what is computed is a new version (the active one stays until then).",
+                          "url": reverse("admin:compute_kpiversion_add") + f"?definition={definition.pk}",
+                          "label": "Add a version"})  # fmt: skip
+    targets = definition.targets.exclude(status="retired")
+    approved = targets.filter(status="approved").count()
+    steps.append({"text": f"Targets: {approved} approved, {targets.count() - approved} in draft or proposed. Only "
+                          "approved targets give values a status (green, amber, red).",
+                  "url": reverse("admin:compute_kpitarget_add") + f"?definition={definition.pk}" if may_edit else "",
+                  "label": "Add a target"})  # fmt: skip
+    if active is not None:
+        values = KpiValue.objects.filter(kpi_version=active).count()
+        steps.append({"text": f"Active version {active.version}: {values} values"
+                              + (f", computed as of {active.computed_as_of:%Y-%m-%d %H:%M} UTC." if active.computed_as_of
+                                 else ", not computed yet."),
+                      "url": reverse("admin:storage_kpivalue_changelist") + f"?kpi_key={definition.key}",
+                      "label": "See the values"})  # fmt: skip
+        if active.computed_as_of is not None and may_edit:
+            steps.append({"text": "Publishing checks the policies first (quality gate, lineage, four eyes).",
+                          "url": reverse("admin:storage_publishedoutput_publish") + f"?kpi={active.pk}",
+                          "label": "Publish"})  # fmt: skip
+    return steps
 
 
 def _compute(request: HttpRequest, definitions: list[KpiDefinition], *, full: bool = False) -> None:
@@ -245,6 +367,10 @@ def _compute(request: HttpRequest, definitions: list[KpiDefinition], *, full: bo
         return
     for run in runs:
         counts = run.counts
+        if counts.get("mode") == "incremental" and not counts.get("periods"):
+            messages.success(request, f"{run.job}: nothing changed since the last computation; the values stand. "
+                                      "(Recompute every period to rebuild them all.)")  # fmt: skip
+            continue
         messages.success(request, f"{run.job}: {counts.get('mode')} — {counts.get('periods')} periods, "
                                   f"{counts.get('values')} values, {counts.get('gdps_read')} GDPs read "
                                   f"in {counts.get('seconds')} s.")  # fmt: skip
@@ -297,15 +423,37 @@ class KpiVersionAdmin(_LifecycleMixin, TenantScopedAdmin):
                        "activated_at", "computed_as_of", "computed_at")  # fmt: skip
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        _members_only(db_field, request, kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        fields = tuple(super().get_readonly_fields(request, obj))
-        return (*fields, "definition") if obj is not None else fields
+        return _narrowed(db_field, request, super().formfield_for_foreignkey(db_field, request, **kwargs))
 
     def steps(self, obj: KpiVersion) -> list[str]:
         return list(TRANSITIONS[obj.status].values())
+
+    def step_done(self, name: str, obj: Any) -> str:
+        if name == "approve":
+            return "Approved: Activate makes it the KPI's active version, and computes it."
+        if name == "activate":
+            return (f"Activated and computed: its values are on the KPI's page ({obj.definition.key}) and under "
+                    "Data storage › KPI values. Add a target to see them green, amber or red.")  # fmt: skip
+        return super().step_done(name, obj)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """The measure and dimension fields name what the tenant's contracts offer (their active versions)."""
+        form = super().get_form(request, obj, change, **kwargs)
+        context = get_tenant_context(request)
+        tenant = context.tenant if context is not None else None
+        shapes = []
+        for contract in DataContract.objects.for_tenant(tenant).order_by("key") if tenant is not None else ():
+            shape = contract_shape(contract)
+            if shape is not None:
+                shapes.append(f"{contract.key}: measures {', '.join(sorted(shape[0])) or '—'}; dimensions "
+                              f"{', '.join(sorted(shape[1])) or '—'}")  # fmt: skip
+        offered = (" Contracts with an active version — " + " · ".join(shapes) + ".") if shapes else ""
+        for name, text in (("measure", "The measure field aggregated (the numerator of a ratio)."),
+                           ("dimensions", 'Dimension fields to break the values down by, as a JSON list, e.g. '
+                                          '["region"]; [] for one value per period.')):  # fmt: skip
+            if name in form.base_fields:
+                form.base_fields[name].help_text = text + offered
+        return form
 
     @admin.display(description="Status")
     def status_badge(self, obj: KpiVersion) -> str:
@@ -369,7 +517,7 @@ class KpiTargetForm(forms.ModelForm):
 @admin.register(KpiTarget)
 class KpiTargetAdmin(_LifecycleMixin, TenantScopedAdmin):
     form = KpiTargetForm
-    list_display = ("__str__", "period_from", "period_to", "tolerance_kind", "green_within", "amber_within",
+    list_display = ("target_text", "period_from_label", "period_to_label", "tolerance_kind", "bands",
                     "status_badge")  # fmt: skip
     list_filter = ("status", "tolerance_kind")
     search_fields = ("definition__key",)
@@ -377,15 +525,57 @@ class KpiTargetAdmin(_LifecycleMixin, TenantScopedAdmin):
     readonly_fields = ("status", "proposed_by", "proposed_at", "decided_by", "decided_at", "decision_comment")
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        _members_only(db_field, request, kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        fields = tuple(super().get_readonly_fields(request, obj))
-        return (*fields, "definition") if obj is not None else fields
+        return _narrowed(db_field, request, super().formfield_for_foreignkey(db_field, request, **kwargs))
 
     def steps(self, obj: KpiTarget) -> list[str]:
         return list(TARGET_TRANSITIONS[obj.status].values())
+
+    def step_done(self, name: str, obj: Any) -> str:
+        if name == "approve":
+            return "Approved: the KPI's values are compared with it now (Data storage › KPI values)."
+        return super().step_done(name, obj)
+
+    @admin.display(description="Target", ordering="definition__key")
+    def target_text(self, obj: KpiTarget) -> str:
+        dims = ", ".join(f"{k}={v}" for k, v in sorted((obj.dimensions or {}).items()))
+        return f"{obj.definition.key}: {_plain(obj.value)}" + (f" ({dims})" if dims else "")
+
+    @admin.display(description="From", ordering="period_from__start")
+    def period_from_label(self, obj: KpiTarget) -> str:
+        return obj.period_from.label
+
+    @admin.display(description="To", ordering="period_to__start")
+    def period_to_label(self, obj: KpiTarget) -> str:
+        return obj.period_to.label
+
+    @admin.display(description="Bands (green / amber within)")
+    def bands(self, obj: KpiTarget) -> str:
+        suffix = " %" if obj.tolerance_kind == "percent" else ""
+        return f"{_plain(obj.green_within)}{suffix} / {_plain(obj.amber_within)}{suffix}"
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        """Opened for one KPI (from its page, or an existing target), the periods offered are its calendar's."""
+        form = super().get_form(request, obj, change, **kwargs)
+        if request.method != "GET":
+            return form  # a POST is checked against every period the tenant sees; the service checks the rest
+        definition = obj.definition if obj is not None else None
+        wanted = request.GET.get("definition", "")
+        if definition is None and wanted.isdigit():
+            context = get_tenant_context(request)
+            definition = KpiDefinition.objects.for_tenant(context.tenant if context else None).filter(
+                pk=int(wanted)).first()  # fmt: skip
+        version = definition.versions.order_by("-major", "-minor", "-patch").first() if definition else None
+        if version is not None:
+            for name in ("period_from", "period_to"):
+                if name in form.base_fields:
+                    field = form.base_fields[name]
+                    levels = list(GrainLevelChoices.values)
+                    coarser = levels[levels.index(version.level) :] if version.level in levels else levels
+                    field.queryset = field.queryset.filter(calendar_id=version.calendar_id, level__in=coarser)
+                    field.help_text = (f"Periods of {version.calendar.name}, the KPI's calendar, at its grain or "
+                                       "coarser. The target applies to the values whose periods lie within the "
+                                       "range.")  # fmt: skip
+        return form
 
     @admin.display(description="Status")
     def status_badge(self, obj: KpiTarget) -> str:
@@ -415,8 +605,8 @@ class KpiTargetAdmin(_LifecycleMixin, TenantScopedAdmin):
 @admin.register(KpiValue)
 class KpiValueAdmin(ReadOnlyTenantScopedAdmin):
     view_roles = PORTAL_ROLES
-    list_display = ("kpi_key", "period_label", "dimensions_label", "actual", "target", "variance", "attainment",
-                    "status_badge", "streak", "as_of")  # fmt: skip
+    list_display = ("kpi_key", "period_label", "dimensions_label", "actual_text", "target_text", "variance_text",
+                    "attainment_text", "status_badge", "streak", "as_of")  # fmt: skip
     list_filter = ("status", "kpi_key", "period__level")
     search_fields = ("kpi_key", "period__label")
     list_select_related = ("period", "kpi_version")
@@ -432,6 +622,22 @@ class KpiValueAdmin(ReadOnlyTenantScopedAdmin):
     @admin.display(description="Period", ordering="period_index")
     def period_label(self, obj: KpiValue) -> str:
         return obj.period.label
+
+    @admin.display(description="Actual", ordering="actual")
+    def actual_text(self, obj: KpiValue) -> str:
+        return _number(obj.actual, obj.kpi_version)
+
+    @admin.display(description="Target", ordering="target")
+    def target_text(self, obj: KpiValue) -> str:
+        return _number(obj.target, obj.kpi_version)
+
+    @admin.display(description="Variance", ordering="variance")
+    def variance_text(self, obj: KpiValue) -> str:
+        return _number(obj.variance, obj.kpi_version)
+
+    @admin.display(description="% attained", ordering="attainment")
+    def attainment_text(self, obj: KpiValue) -> str:
+        return "—" if obj.attainment is None else f"{Decimal(obj.attainment):.1f} %"
 
     @admin.display(description="Dimensions")
     def dimensions_label(self, obj: KpiValue) -> str:

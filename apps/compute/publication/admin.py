@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from apps.compute.kpis.admin import _badge
 from apps.compute.kpis.models import KpiVersion
 from apps.compute.publication import services
 from apps.compute.publication.choices import PublicationRequestStatusChoices, RestatementStatusChoices
@@ -27,11 +28,13 @@ from apps.compute.publication.models import PublicationRequest, Restatement
 from apps.kernel.admin import ReadOnlyTenantScopedAdmin
 from apps.kernel.context import get_tenant_context
 from apps.kernel.errors import DomainError
-from apps.kernel.roles import EDITOR_ROLES
+from apps.kernel.roles import EDITOR_ROLES, RoleChoices
 from apps.storage.models import CalendarPeriod, KpiValue
 from apps.storage.published import PublicationKindChoices, PublishedOutput, content_hash_of
 
 TEMPLATES = "admin/compute/publication"
+# Who reads the trust ledger in the portal (apps/trust/admin.py says so too; compute links to it by URL only).
+EVIDENCE_READERS = frozenset({RoleChoices.ADMIN, RoleChoices.AUDITOR})
 
 
 def _evidence_admin_url(kind: str, kpi_key: str) -> str:
@@ -61,6 +64,8 @@ def _cell(row: dict[str, Any], key: str) -> str:
     value = row.get(key)
     if key == "dimensions":
         return ", ".join(f"{k}={v}" for k, v in sorted((value or {}).items())) or "—"
+    if key == "status" and value:
+        return _badge(str(value), str(value))
     return "—" if value is None else str(value)
 
 
@@ -111,7 +116,7 @@ class PublishedOutputAdmin(ReadOnlyTenantScopedAdmin):
               "hash_check", "contract_versions", "published_by", "approved_by", "published_at", "reason",
               "supersedes_chain", "superseded_by_links", "closed_period", "policy_check", "values_table",
               "evidence_link")  # fmt: skip
-    readonly_fields = fields
+    readonly_fields = (*fields, "evidence_note")
     publish_roles = EDITOR_ROLES
 
     def get_queryset(self, request: HttpRequest) -> Any:
@@ -158,6 +163,20 @@ class PublishedOutputAdmin(ReadOnlyTenantScopedAdmin):
     @admin.display(description="values")
     def values_table(self, obj: PublishedOutput) -> str:
         return _rows_table(obj.values or [], VALUE_COLUMNS)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        """The ledger is read by tenant admins and auditors: others get a note, not a link that answers 403."""
+        fields = list(super().get_fields(request, obj))
+        context = get_tenant_context(request)
+        if context is None or not context.has_role(EVIDENCE_READERS):
+            fields = ["evidence_note" if name == "evidence_link" else name for name in fields]
+        return fields
+
+    @admin.display(description="evidence")
+    def evidence_note(self, obj: PublishedOutput) -> str:
+        kind = "kpi.restated" if obj.kind == PublicationKindChoices.RESTATEMENT else "kpi.published"
+        return (f"The publication is an entry ({kind}, subject 'kpi {obj.kpi_key} {obj.kpi_version_label}') of the "
+                "tenant's evidence ledger, which tenant admins and auditors read (Trust › Evidence records).")  # fmt: skip
 
     @admin.display(description="evidence")
     def evidence_link(self, obj: PublishedOutput) -> str:
@@ -268,12 +287,18 @@ class _DecideMixin:
     def open_for_decision(self, obj: Any) -> bool:
         raise NotImplementedError
 
+    def waiting_note(self, request: HttpRequest, obj: Any) -> str:
+        """Why this user may not decide though the row is open (shown instead of the link)."""
+        return ""
+
     def decide(self, request: HttpRequest, obj: Any, decision: str, reason: str) -> str:
         raise NotImplementedError
 
     def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False,
                            change: bool = False, form_url: str = "", obj: Any = None) -> Any:  # fmt: skip
-        if obj is not None and self.open_for_decision(obj) and self.has_decide_permission(request, obj):
+        note = self.waiting_note(request, obj) if obj is not None else ""
+        context["waiting_note"] = note
+        if obj is not None and not note and self.open_for_decision(obj) and self.has_decide_permission(request, obj):
             context["decide_url"] = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_decide",
                                             args=[obj.pk])  # fmt: skip
         return super().render_change_form(request, context, add, change, form_url, obj)  # type: ignore[misc]
@@ -307,7 +332,7 @@ class _DecideMixin:
 class PublicationRequestAdmin(_DecideMixin, ReadOnlyTenantScopedAdmin):
     list_display = ("__str__", "status", "requested_by", "created_at", "decided_by", "decided_at")
     list_filter = ("status",)
-    fields = ("kpi_version", "period_labels", "status", "comment", "requested_by", "created_at", "decided_by",
+    fields = ("kpi_version", "periods_text", "status", "comment", "requested_by", "created_at", "decided_by",
               "decided_at", "decision_comment", "output_link")  # fmt: skip
     readonly_fields = fields
     reason_required = False
@@ -317,8 +342,18 @@ class PublicationRequestAdmin(_DecideMixin, ReadOnlyTenantScopedAdmin):
     def output_link(self, obj: PublicationRequest) -> str:
         return _output_link(obj.output)
 
+    @admin.display(description="periods")
+    def periods_text(self, obj: PublicationRequest) -> str:
+        return ", ".join(obj.period_labels or [])
+
     def open_for_decision(self, obj: PublicationRequest) -> bool:
         return obj.status == PublicationRequestStatusChoices.PENDING
+
+    def waiting_note(self, request: HttpRequest, obj: PublicationRequest) -> str:
+        if self.open_for_decision(obj) and obj.requested_by_id == request.user.pk:
+            return ("You requested this publication: a different steward or a tenant admin approves or rejects it "
+                    "(four eyes).")  # fmt: skip
+        return ""
 
     def decide(self, request: HttpRequest, obj: PublicationRequest, decision: str, reason: str) -> str:
         if decision == "approve":
