@@ -206,6 +206,16 @@ class TestDayRows:
         assert totals == {"2026-Q1": 15, "2026-Q2": 7, "2026-Q4": 1}
 
     @pytest.mark.postgres
+    def test_a_generation_refreshes_the_period_tables_statistics(self, tenant_a, admin_a,
+                                                                django_capture_on_commit_callbacks):  # fmt: skip
+        calendar = services.calendar_create(actor=admin_a, tenant=tenant_a, key="weeks", name="Weeks", kind="iso_week")
+        with django_capture_on_commit_callbacks(execute=True):
+            services.calendar_generate(actor=admin_a, calendar=calendar, from_year=2025, to_year=2026)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'storage_calendarperiod'")
+            assert cursor.fetchone()[0] >= CalendarPeriod.objects.filter(calendar=calendar).count()
+
+    @pytest.mark.postgres
     def test_the_raw_sql_join_buckets_every_level_at_once(self, months, tenant_a):
         for when in ("2026-02-27", "2026-02-28", "2026-03-02"):
             GoldenDataPointFactory(tenant=tenant_a, batch__source__contract__tenant=tenant_a,

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.kernel.audit import audit_actor
@@ -153,6 +153,15 @@ class Generation:
     unchanged: int
 
 
+def _refresh_period_statistics() -> None:
+    """KPIs and buckets join facts to the day rows: after a generation the planner must not take the
+    table for the near-empty one its last statistics describe (ANALYZE samples a bounded number of
+    rows). After commit, so its lock is not held by the generation's transaction."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE storage_calendarperiod")
+
+
 @transaction.atomic
 def calendar_generate(
     *, actor: Any, calendar: Calendar, from_year: int | None = None, to_year: int | None = None
@@ -245,6 +254,8 @@ def calendar_generate(
     CalendarPeriod.objects.filter(pk__in=[row.pk for row in vanished]).delete()
     CalendarPeriod.objects.bulk_update(to_update, SPAN_FIELDS, batch_size=BATCH_SIZE)
     CalendarPeriod.objects.bulk_create(to_create, batch_size=BATCH_SIZE)
+    if to_create or vanished:
+        transaction.on_commit(_refresh_period_statistics)
     calendar.generated_from = min(from_year, calendar.generated_from or from_year)
     calendar.generated_to = max(to_year, calendar.generated_to or to_year)
     with audit_actor(actor):
