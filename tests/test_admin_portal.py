@@ -314,7 +314,7 @@ class TestApiTokensInThePortal:
         assert plain.startswith(token.display_prefix)
         assert token.expires_at.year == 2999
 
-        secret = plain.rsplit("_", 1)[1]
+        secret = plain.split("_", 2)[2]  # "aur_<prefix>_<secret>": the secret itself may contain "_"
         for url in (TOKENS, reverse("admin:access_apitoken_change", args=[token.pk])):
             page = client.get(url)
             assert page.status_code == 200
