@@ -141,22 +141,14 @@ class PublicationRequestViewSet(TenantModelViewSet):
     @extend_schema(request=CommentSerializer, responses={200: PublicationRequestSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        target = self.get_object()  # another tenant's row: 404 before the body is read
-        body = CommentSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        row = services.publication_request_approve(actor=request.user, request=target,
-                                                   comment=body.validated_data["comment"])  # fmt: skip
-        return Response(PublicationRequestSerializer(row).data)
+        return _decide(self, request, services.publication_request_approve, "request", "comment",
+                       PublicationRequestSerializer)  # fmt: skip
 
     @extend_schema(request=CommentSerializer, responses={200: PublicationRequestSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        target = self.get_object()  # another tenant's row: 404 before the body is read
-        body = CommentSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        row = services.publication_request_reject(actor=request.user, request=target,
-                                                  comment=body.validated_data["comment"])  # fmt: skip
-        return Response(PublicationRequestSerializer(row).data)
+        return _decide(self, request, services.publication_request_reject, "request", "comment",
+                       PublicationRequestSerializer)  # fmt: skip
 
 
 class RestatementViewSet(TenantReadOnlyViewSet):
@@ -171,19 +163,19 @@ class RestatementViewSet(TenantReadOnlyViewSet):
     @extend_schema(request=ReasonSerializer, responses={200: RestatementSerializer})
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        target = self.get_object()  # another tenant's row: 404 before the body is read
-        body = ReasonSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        row = services.restatement_approve(actor=request.user, restatement=target,
-                                           reason=body.validated_data["reason"])  # fmt: skip
-        return Response(RestatementSerializer(row).data)
+        return _decide(self, request, services.restatement_approve, "restatement", "reason", RestatementSerializer)
 
     @extend_schema(request=ReasonSerializer, responses={200: RestatementSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        target = self.get_object()  # another tenant's row: 404 before the body is read
-        body = ReasonSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        row = services.restatement_reject(actor=request.user, restatement=target,
-                                          reason=body.validated_data["reason"])  # fmt: skip
-        return Response(RestatementSerializer(row).data)
+        return _decide(self, request, services.restatement_reject, "restatement", "reason", RestatementSerializer)
+
+
+def _decide(view: Any, request: Request, service: Any, subject: str, text: str, answer: Any) -> Response:
+    """Approve or reject: the row first (another tenant's is a 404 before the body is read), then the
+    body's comment or reason, then the service."""
+    target = view.get_object()
+    body = (CommentSerializer if text == "comment" else ReasonSerializer)(data=request.data)
+    body.is_valid(raise_exception=True)
+    row = service(actor=request.user, **{subject: target, text: body.validated_data[text]})
+    return Response(answer(row).data)
