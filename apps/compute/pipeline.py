@@ -54,7 +54,7 @@ from apps.storage import bulk
 from apps.storage.choices import FINAL_BATCH_STATUSES
 from apps.storage.choices import BatchStatusChoices as Status
 from apps.storage.merge import merge_batch, refresh_staging_statistics
-from apps.storage.models import IngestionBatch, RawRecord, StagedValue, UniqueValue
+from apps.storage.models import IngestionBatch, RawRecord, Rejection, StagedValue, UniqueValue
 
 logger = logging.getLogger(__name__)
 
@@ -256,8 +256,7 @@ def _ingest_chunks(plan: Plan) -> None:
     with _young_collections_only():
         while chunk := list(islice(records, size)):
             if chunk[-1].position <= plan.batch.processed_through:
-                for record in chunk:  # already committed: rebuild the in-memory state only
-                    _validate(plan, record)
+                _replay(plan, chunk)  # already committed: rebuild the in-memory state only
             else:
                 _ingest_chunk(plan, chunk)
             gc.collect(1)
@@ -279,25 +278,58 @@ def _young_collections_only() -> Iterator[None]:
             gc.enable()
 
 
-def _validate(plan: Plan, record: Any) -> tuple[dict[str, Any], list[Any], str, str]:
-    """Normalize and validate one record; also feeds the batch profile. Returns its hash (record_hash) and
-    the canonical JSON text it was computed from too."""
+def _replay(plan: Plan, chunk: list[Any]) -> None:
+    """Validate a committed chunk again for the validator's state only. Which records were rejected is read
+    from their rejections, not found again: an earlier batch's values may have changed since, and a record
+    must register now exactly the keys it registered then."""
+    refused = set(
+        Rejection.objects.filter(raw_record__batch=plan.batch, severity="error",
+                                 raw_record__position__range=(chunk[0].position, chunk[-1].position))
+        .values_list("position", flat=True)
+    )  # fmt: skip
+    for record in chunk:
+        normalized, _, digest, _ = _normalize(plan, record)
+        _validate(plan, normalized, digest, rejected=record.position in refused)
+
+
+def _normalize(plan: Plan, record: Any) -> tuple[dict[str, Any], list[Any], str, str]:
+    """Normalize one record: (normalized, problems, its hash (record_hash), the canonical JSON text hashed)."""
     normalized, problems = plan.normalizer(record.payload)
     text, digest = hashed_json(record.payload)
-    # The validator also keeps the batch profile (counts, nulls, newest time, duplicates).
-    violations = [*problems, *plan.validator.validate(normalized, digest=digest if plan.needs_digest else None)]
-    return normalized, violations, digest, text
+    return normalized, problems, digest, text
+
+
+def _validate(plan: Plan, normalized: dict[str, Any], digest: str, *, rejected: bool) -> list[Any]:
+    """The validator's violations of one record; it also keeps the batch profile (counts, nulls, newest time,
+    duplicates). `rejected`: already rejected by the pipeline, so it claims none of its keys in the batch."""
+    return plan.validator.validate(normalized, digest=digest if plan.needs_digest else None, rejected=rejected)
+
+
+def _validate_chunk(plan: Plan, prepared: list[Any], clashes: dict[int, list[Any]]) -> list[Any]:
+    """(record, normalized, violations, digest, text) per record of the chunk. Normalization problems and values
+    accepted in an earlier batch are errors found outside the validator: it is told, so that a record they
+    reject claims none of its unique values within the batch either."""
+    validated = []
+    for record, normalized, problems, digest, text in prepared:
+        found = clashes.get(record.position, [])
+        violations = _validate(plan, normalized, digest, rejected=bool(problems or found))
+        if problems or found:
+            violations = [*problems, *violations, *found]
+        validated.append((record, normalized, violations, digest, text))
+    return validated
 
 
 @transaction.atomic
 def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
     batch, tenant_id, batch_id = plan.batch, plan.batch.tenant_id, plan.batch.pk
     now = timezone.now()
-    validated = [(record, *_validate(plan, record)) for record in chunk]
+    prepared = [(record, *_normalize(plan, record)) for record in chunk]
     ids = bulk.next_ids(RawRecord, len(chunk))
-    duplicates = _earlier_duplicates(plan, [digest for _, _, _, digest, _ in validated])
-    unique_values = _unique_values(plan, validated)
+    duplicates = _earlier_duplicates(plan, [digest for _, _, _, digest, _ in prepared])
+    unique_values = _unique_values(plan, prepared)
+    # Looked up before validation, which needs to know the records they reject (see _validate_chunk).
     unique_clashes = _unique_clashes(plan, unique_values) if unique_values else {}
+    validated = _validate_chunk(plan, prepared, unique_clashes)
     raw_rows, rejection_rows, staged_rows = [], [], []
     refused: set[int] = set()  # raw ids of the rejected records
     accepted = rejected = 0
@@ -309,8 +341,6 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
         position = record.position
         payload = record.payload if as_text is None else as_text(text)
         raw_rows.append((raw_id, tenant_id, batch_id, position, record.line, payload, digest, now))
-        if unique_clashes:
-            violations = violations + unique_clashes.get(position, [])
         if not violations:  # the common case
             accepted += 1
             for candidate in candidates(normalized, []):

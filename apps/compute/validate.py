@@ -29,7 +29,9 @@ Record level (`RecordValidator.validate`): for each contract field, in contract 
   themselves (dict key → first position): memory grows with the distinct keys of the
   batch, never with the records, and there are no false positives as with hashes. Across
   batches is the pipeline's job: `unique_fields`, `unique_keys` and `primary_key` say what
-  to check in the database.
+  to check in the database. A record that the caller rejects for a reason of its own (a
+  normalization problem, a value accepted in an earlier batch) is validated with
+  `rejected=True`: it registers none of its keys either.
 - fields the contract does not have: `extra_fields="warn"` (default; rule "unknown_field",
   warning, the record is accepted), "reject" (error) or "ignore".
 
@@ -1197,9 +1199,11 @@ class RecordValidator:
         return trackers
 
     # -- validating --
-    def validate(self, record: dict[str, Any], digest: Any = None) -> list[Violation]:
+    def validate(self, record: dict[str, Any], digest: Any = None, *, rejected: bool = False) -> list[Violation]:
         """The record's violations (empty when valid). `digest` identifies the whole record (e.g.
-        records.record_hash) for duplicate records; without one it is computed only when a rule needs it."""
+        records.record_hash) for duplicate records; without one it is computed only when a rule needs it.
+        `rejected`: the caller already rejects the record for a reason found outside the validator (a
+        normalization problem, a unique value accepted in an earlier batch), so it registers no keys."""
         profile = self.profile
         position = profile.count
         profile.count = position + 1
@@ -1258,7 +1262,7 @@ class RecordValidator:
                 seen[key] = position
             else:
                 pending.append((seen, key))
-        if pending and not (out and is_rejected(out)):  # only records without errors register their keys
+        if pending and not rejected and not (out and is_rejected(out)):  # only accepted records register keys
             for seen, key in pending:
                 seen[key] = position
         return out

@@ -30,7 +30,7 @@ from apps.runtime.models import JobRun
 from apps.security import services as security
 from apps.security.outbound import OutboundBlocked
 from apps.storage.models import GoldenDataPoint, IngestionBatch, Rejection, StagedValue, UniqueValue
-from tests.compute.conftest import FIELDS, activate_contract
+from tests.compute.conftest import CAST_STEPS, FIELDS, activate_contract
 
 pytestmark = pytest.mark.django_db
 
@@ -274,10 +274,6 @@ class TestUniqueAcrossBatches:
         assert (later["accepted"], later["rejected"]) == (1, 0), list(
             Rejection.objects.filter(batch_id=later["id"]).values_list("field", "message"))  # fmt: skip
 
-    @known_bug(
-        "the validator registers the keys of a record that only the cross-batch unique check rejects, "
-        "after validation: it still claims its other values within its own batch"
-    )
     def test_a_rejected_record_does_not_claim_its_other_unique_values_within_its_batch(self, client, tenant_a,
                                                                                       people):  # fmt: skip
         till = {"name": "till_txn", "logical_type": "string", "required": True, "unique": True, "role": "attribute"}
@@ -287,6 +283,20 @@ class TestUniqueAcrossBatches:
         post(client, source, [{**receipt(ROWS[0], "R1"), "till_txn": "T1"}])
         batch = post(client, source, [{**receipt(ROWS[1], "R1"), "till_txn": "T2"},  # R1 again: rejected
                                       {**receipt(ROWS[2], "R3"), "till_txn": "T2"}])  # T2: never accepted  # fmt: skip
+        assert (batch["accepted"], batch["rejected"]) == (1, 1), list(
+            Rejection.objects.filter(batch_id=batch["id"]).values_list("position", "field", "message"))  # fmt: skip
+
+    def test_a_record_rejected_by_normalization_does_not_claim_its_unique_values(self, client, tenant_a, people):
+        """The normalizer, not the validator, rejects the first R1 (a strict map_codes it fails): the second is
+        the batch's first accepted R1, not its duplicate."""
+        channel = {"name": "channel", "logical_type": "string", "role": "attribute"}
+        strict = {"kind": "map_codes", "field": "channel", "params": {"mapping": {"web": "web"}, "strict": True}}
+        contract = activate_contract(tenant_a, people, key="coded", fields=[*FIELDS, RECEIPT, channel],
+                                     steps=[*CAST_STEPS, strict])  # fmt: skip
+        source = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="tills",
+                                       name="Tills")  # fmt: skip
+        batch = post(client, source, [{**receipt(ROWS[0], "R1"), "channel": "fax"},  # not a known code: rejected
+                                      {**receipt(ROWS[1], "R1"), "channel": "web"}])  # fmt: skip
         assert (batch["accepted"], batch["rejected"]) == (1, 1), list(
             Rejection.objects.filter(batch_id=batch["id"]).values_list("position", "field", "message"))  # fmt: skip
 
