@@ -26,6 +26,7 @@ from apps.compute.tasks import resume_stalled_batches
 from apps.runtime.models import DomainEvent, JobRun
 from apps.storage import bulk
 from apps.storage.models import GoldenDataPoint, IngestionBatch, RawRecord, Rejection, StagedValue
+from tests.compute.conftest import FIELDS, activate_contract
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -343,3 +344,44 @@ def test_the_spooled_payload_is_kept_while_resumable_and_deleted_once_final(rece
     assert received.payload_path == ""
     assert not default_storage.exists(path)
     assert batch_process(received.pk).status == "completed_with_rejections"  # a final batch needs no payload
+
+
+RECEIPT = {"name": "receipt_no", "logical_type": "string", "required": True, "unique": True, "role": "attribute"}
+TILL = {"name": "till_txn", "logical_type": "string", "required": True, "unique": True, "role": "attribute"}
+
+
+def test_a_record_rejected_in_a_committed_chunk_claims_no_unique_value_when_the_batch_resumes(tenant_a, people,
+                                                                                                settings, monkeypatch):  # fmt: skip
+    """The replay of a committed chunk reads which records it rejected from their rejections: one rejected for
+    a receipt accepted in an earlier batch must claim its till no more than it did in the dead run."""
+    settings.AURUM_INGEST_CHUNK_SIZE = 1
+    settings.AURUM_INLINE_BATCH_BYTES = 10  # received only: the batch is processed here, and can resume
+    contract = activate_contract(tenant_a, people, key="two-unique", fields=[*FIELDS, RECEIPT, TILL])
+    source = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="tills",
+                                   name="Tills")  # fmt: skip
+
+    def receive(*rows: dict[str, Any]) -> IngestionBatch:
+        body = ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
+        batch, created = compute.batch_receive(actor=people["steward"], source=source, stream=io.BytesIO(body),
+                                               content_type="application/x-ndjson")  # fmt: skip
+        assert created and batch.status == "received"
+        return batch
+
+    first = batch_process(receive({**record(0), "receipt_no": "R1", "till_txn": "T1"}).pk)
+    assert (first.status, first.accepted, first.rejected) == ("completed", 1, 0)
+    batch = receive({**record(1), "receipt_no": "R1", "till_txn": "T2"},  # R1 again: rejected across batches
+                    {**record(2), "receipt_no": "R3", "till_txn": "T2"})  # T2 was never accepted  # fmt: skip
+    kill_on_call(monkeypatch, bulk, "write_staged_values", 2)  # dies in the second chunk: the first stays committed
+    with pytest.raises(WorkerKilled):
+        batch_process(batch.pk)
+    monkeypatch.undo()
+    batch.refresh_from_db()
+    assert (batch.status, batch.processed_through, batch.accepted, batch.rejected) == ("processing", 0, 0, 1)
+
+    batch_process(batch.pk)
+    batch.refresh_from_db()
+    rejections = list(Rejection.objects.filter(batch=batch).values_list("position", "field", "rule", "message"))
+    assert (batch.status, batch.accepted, batch.rejected) == ("completed_with_rejections", 1, 1), rejections
+    assert [rejection[:3] for rejection in rejections] == [(0, "receipt_no", "unique")]
+    assert not Rejection.objects.filter(batch=batch, position=1).exists()
+    assert GoldenDataPoint.objects.current().filter(entity_key="S002").count() == 2
