@@ -41,6 +41,7 @@ import signal
 import statistics
 import sys
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -248,13 +249,16 @@ def run(args: argparse.Namespace, bench_url: str) -> dict:
         )
         print(f"round {round_ + 1}: GROUP BY {floor[-1]:.2f} s, Aurum full {seconds:.2f} s ({per_kpi})")
 
-    # Incremental: 1 % more GDPs in the most recent fiscal month, then an incremental run.
+    # Incremental: 1 % more GDPs in one fiscal month, the most recent (the calendar's months are
+    # Gregorian: it starts on the 1st of the month holding the last day), then an incremental run.
     extra = max(records // 100, 1)
-    month_start = max(days - 28, 0)
+    last_day = date(2025, 1, 1) + timedelta(days=days - 1)
+    month_start = (last_day.replace(day=1) - date(2025, 1, 1)).days
+    month_days = days - month_start
     incremental, touched = [], 0
     for round_ in range(args.rounds):
         aurum(world, full=True)
-        add_gdps(world, records=extra, prefix=f"N{round_}-", day0=month_start, days=min(28, days))
+        add_gdps(world, records=extra, prefix=f"N{round_}-", day0=month_start, days=month_days)
         seconds, runs = aurum(world, full=False)
         incremental.append(seconds)
         touched = max(r.counts.get("periods", 0) for r in runs)

@@ -21,6 +21,11 @@ KINDS = {
               "denominator_aggregation": "sum", "dimensions": ["region"]},
     "ytd": {"kind": "cumulative", "measure": "revenue", "cumulative_mode": "year_to_date", "dimensions": ["region"]},
     "rolling": {"kind": "cumulative", "measure": "units", "cumulative_mode": "rolling", "window_periods": 3},
+    "ytd-min": {"kind": "cumulative", "measure": "revenue", "aggregation": "min", "cumulative_mode": "year_to_date",
+                "dimensions": ["region"]},
+    "qtd-count": {"kind": "cumulative", "measure": "units", "aggregation": "count",
+                  "cumulative_mode": "quarter_to_date", "dimensions": ["channel"]},
+    "ytd-avg": {"kind": "cumulative", "measure": "revenue", "aggregation": "avg", "cumulative_mode": "year_to_date"},
 }  # fmt: skip
 CHANGES = [
     # a correction of January (supersedes S1's revenue, units and visits of the 5th)
@@ -30,6 +35,16 @@ CHANGES = [
     {"day": d(2026, 2, 9), "store": "S4", "region": "south", "channel": "shop", "revenue": 40, "units": 4,
      "visits": 8},
     # May, after an empty April: the cumulative KPIs' span grows by two periods
+    {"day": d(2026, 5, 2), "store": "S2", "region": "north", "channel": "shop", "revenue": 5, "units": 1,
+     "visits": 1},
+]  # fmt: skip
+
+# Changes after the first periods only: period-to-date KPIs start from the stored value before them.
+LATE_CHANGES = [
+    # a correction of March 31st (S2: revenue 10 → 4) and a new store in March
+    {"day": d(2026, 3, 31), "store": "S2", "region": "north", "channel": "shop", "revenue": 4, "units": 1,
+     "visits": 5},
+    {"day": d(2026, 3, 12), "store": "S5", "region": "east", "channel": "web", "revenue": 7, "units": 2, "visits": 3},
     {"day": d(2026, 5, 2), "store": "S2", "region": "north", "channel": "shop", "revenue": 5, "units": 1,
      "visits": 1},
 ]  # fmt: skip
@@ -45,11 +60,12 @@ def refreshed(version: Any) -> Any:
     return version.__class__.objects.get(pk=version.pk)
 
 
+@pytest.mark.parametrize("changes", [CHANGES, LATE_CHANGES], ids=["from-january", "from-march"])
 @pytest.mark.parametrize("kind", sorted(KINDS))
-def test_an_incremental_recompute_equals_a_full_one(shop, kind):
+def test_an_incremental_recompute_equals_a_full_one(shop, kind, changes):
     kpi = make_kpi(shop, f"kpi-{kind}", **KINDS[kind])
     compute(shop, kpi)
-    load(shop, CHANGES)
+    load(shop, changes)
     as_of = timezone.now()
     [run] = compute(shop, kpi, as_of=as_of)
     assert run.counts["mode"] == "incremental"
