@@ -190,6 +190,58 @@ class TestRecording:
         assert job.status == "failed" and "stopped reading" in job.error
 
 
+@pytest.mark.postgres
+class TestCopyPath:
+    """On PostgreSQL unmasked CSV comes from COPY: the same bytes as the writer, whichever path is taken."""
+
+    @pytest.fixture
+    def awkward(self, rows):
+        tricky = ["a,b", 'say "hi"', "two\nlines", "Zürich ✓", ""]
+        for row, text in zip(rows, tricky, strict=False):
+            row.entity_key, row.unit = text, text
+            row.value = Decimal("0.0000001") if text == "" else row.value
+            row.recorded_from = row.recorded_from.replace(microsecond=123450)
+            row.save()
+        rows[-1].value = None
+        rows[-1].recorded_from = rows[-1].recorded_from.replace(microsecond=0)
+        rows[-1].is_override = True
+        rows[-1].save()
+        return rows
+
+    def test_copy_writes_what_the_writer_writes(self, awkward, tenant_a):
+        from apps.consumption.exports.pgcopy import CopyCsv
+        from apps.consumption.exports.writers import write_csv
+
+        for fields in ("", "entity_key,value,recorded_from"):
+            prepared = services.export_prepare(tenant=tenant_a, dataset="gdps", format="csv", params={"fields": fields})
+            body = prepared.body()
+            assert isinstance(body, CopyCsv)
+            copied = b"".join(body)
+            assert copied == b"".join(write_csv(prepared.columns, prepared.rows()))
+            assert body.count == len(awkward)
+        assert "0.0000001000" in copied.decode() and '"two\nlines"' in copied.decode()
+
+    def test_masked_values_take_the_writer(self, rows, tenant_a):
+        policy(tenant_a, "classification_handling", {"internal": "masked"})
+        prepared = services.export_prepare(tenant=tenant_a, dataset="gdps", format="csv", params={})
+        assert not isinstance(prepared.body(), services.CopyCsv)
+
+    def test_a_copy_the_client_abandons_leaves_the_connection_usable(self, client, rows, tenant_a, settings):
+        from apps.consumption.exports import pgcopy
+
+        settings.DEBUG = False
+        pgcopy.CHUNK_BYTES, saved = 1, pgcopy.CHUNK_BYTES
+        try:
+            prepared = services.export_prepare(tenant=tenant_a, dataset="gdps", format="csv", params={})
+            job, chunks = services.export_stream(actor=client.user, prepared=prepared)
+            next(chunks), next(chunks)  # the header, then the first row
+            chunks.close()
+        finally:
+            pgcopy.CHUNK_BYTES = saved
+        job.refresh_from_db()
+        assert job.status == "failed" and job.row_count >= 1
+
+
 class TestJobs:
     def test_above_the_threshold_a_job_writes_a_file_behind_a_signed_link(
         self, client, rows, settings, django_capture_on_commit_callbacks

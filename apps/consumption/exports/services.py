@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from apps.consumption.exports.datasets import Column, Dataset, GovernedField, dataset_get
 from apps.consumption.exports.models import ExportFormatChoices, ExportJob, ExportModeChoices, ExportStatusChoices
+from apps.consumption.exports.pgcopy import CopyCsv, copyable
 from apps.consumption.exports.writers import WRITERS, XLSX_MAX_ROWS
 from apps.host.policies.evaluation import PolicySubject, evaluate
 from apps.kernel.errors import ConflictError, DomainError, ForbiddenError
@@ -83,6 +84,16 @@ class PreparedExport:
     @property
     def treatments(self) -> dict[str, Any]:
         return {plan.contract_key: plan.summary() for plan in self.plans.values() if plan.summary() != _EMPTY}
+
+    def body(self) -> CopyCsv | _Written:
+        """The file's bytes, in chunks; its `count` says how many rows have gone out so far.
+
+        CSV without masked values on PostgreSQL comes straight from COPY (the same bytes, several
+        times faster); everything else goes through a writer."""
+        ordered = self.queryset.order_by(*self.dataset.order_by)
+        if self.format == ExportFormatChoices.CSV and self._transform() is None and copyable(ordered):
+            return CopyCsv(ordered, self.columns)
+        return _Written(self.format, self.columns, self.rows())
 
     def rows(self) -> Iterator[Any]:
         """The rows as the writers take them, read from a server-side cursor in chunks."""
@@ -244,35 +255,40 @@ def export_stream(*, actor: Any, prepared: PreparedExport) -> tuple[ExportJob, I
     return job, _recorded(job, prepared)
 
 
-class _Tally:
-    def __init__(self, rows: Iterator[Any]) -> None:
-        self.rows = rows
+class _Written:
+    """A writer's bytes for the rows, counting the rows it has taken."""
+
+    def __init__(self, format: str, columns: tuple[Column, ...], rows: Iterator[Any]) -> None:
+        self.format, self.columns, self.rows = format, columns, rows
         self.count = 0
 
-    def __iter__(self) -> Iterator[Any]:
+    def _counted(self) -> Iterator[Any]:
         for row in self.rows:
             self.count += 1
             yield row
 
+    def __iter__(self) -> Iterator[bytes]:
+        return WRITERS[self.format](self.columns, self._counted())
+
 
 def _recorded(job: ExportJob, prepared: PreparedExport) -> Iterator[bytes]:
     digest, size = hashlib.sha256(), 0
-    tally = _Tally(prepared.rows())
-    chunks = WRITERS[prepared.format](prepared.columns, tally)
+    tally = prepared.body()
+    chunks = iter(tally)
     try:
         for chunk in chunks:
             digest.update(chunk)
             size += len(chunk)
             yield chunk
     except GeneratorExit:
+        chunks.close()  # first: a COPY holds the connection until it is ended
         _finish(job, ExportStatusChoices.FAILED, tally.count, "", size, "The client stopped reading the stream.")
         raise
     except Exception as exc:
         logger.exception("Export %s failed while streaming", job.pk)
+        chunks.close()
         _finish(job, ExportStatusChoices.FAILED, tally.count, "", size, f"{type(exc).__name__}: {exc}")
         raise
-    finally:
-        chunks.close()
     _finish(job, ExportStatusChoices.COMPLETED, tally.count, digest.hexdigest(), size, "")
 
 
@@ -324,9 +340,9 @@ def export_job_run(job_id: int) -> ExportJob:
         prepared = export_prepare(tenant=job.tenant, dataset=job.dataset, format=job.format,
                                   params={**job.filters, "fields": ",".join(job.columns)})  # fmt: skip
         digest, size = hashlib.sha256(), 0
-        tally = _Tally(prepared.rows())
+        tally = prepared.body()
         with tempfile.TemporaryFile() as spool:
-            for chunk in WRITERS[job.format](prepared.columns, tally):
+            for chunk in tally:
                 digest.update(chunk)
                 size += len(chunk)
                 spool.write(chunk)

@@ -17,11 +17,13 @@ import os
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from decimal import Decimal
 from itertools import islice
 from typing import Any, Protocol
 
 CHUNK_ROWS = 2000
 PARQUET_ROW_GROUP = 65_536
+PARQUET_SLICE = 8192  # rows turned into Arrow arrays at a time
 FILE_CHUNK_BYTES = 256 * 1024
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, minus the header row
 
@@ -41,7 +43,20 @@ CONTENT_TYPES = {
 
 
 def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    """ISO 8601 as PostgreSQL's JSON encoding writes it: a fraction's trailing zeros trimmed."""
+    if value is None:
+        return None
+    text = value.isoformat()
+    if value.microsecond:
+        whole, rest = text.split(".", 1)
+        fraction, offset = rest[:6].rstrip("0"), rest[6:]
+        text = f"{whole}.{fraction}{offset}"
+    return text
+
+
+def _plain_decimal(value: Decimal | None) -> str | None:
+    """Positional notation, never `1E-7`, as PostgreSQL prints a numeric."""
+    return None if value is None else format(value, "f")
 
 
 def _text_converters(columns: Sequence[ColumnLike]) -> list[tuple[int, Callable[[Any], Any]]]:
@@ -50,15 +65,18 @@ def _text_converters(columns: Sequence[ColumnLike]) -> list[tuple[int, Callable[
     for index, column in enumerate(columns):
         if column.kind == "datetime":
             converters.append((index, _iso))
+        elif column.kind == "decimal":
+            converters.append((index, _plain_decimal))
         elif column.kind == "bool":
             converters.append((index, lambda v: "" if v is None else ("true" if v else "false")))
     return converters
 
 
 def write_csv(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
-    """RFC 4180 CSV with a header row, UTF-8, `\\r\\n` line ends; empty cell for null."""
+    """CSV with a header row, UTF-8, `\\n` line ends (as PostgreSQL's COPY writes them, see
+    `pgcopy`); an empty cell for null and for empty text; RFC 4180 quoting."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([column.name for column in columns])
     converters = _text_converters(columns)
     rows = iter(rows)
@@ -83,7 +101,7 @@ def _json_value(kind: str) -> Callable[[Any], Any]:
     if kind == "datetime":
         return _iso
     if kind == "decimal":  # as text, like the API: no precision lost to binary floating point
-        return lambda v: None if v is None else str(v)
+        return _plain_decimal
     if kind == "json":
         return lambda v: None if v is None else (json.loads(v) if isinstance(v, str) else v)
     return lambda v: v
@@ -171,23 +189,36 @@ def parquet_schema(columns: Sequence[ColumnLike]) -> Any:
 
 
 def write_parquet(columns: Sequence[ColumnLike], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
-    """Parquet (zstd), one row group per 65,536 rows, bytes handed out after each row group."""
+    """Parquet (zstd), one row group per 65,536 rows, bytes handed out after each row group.
+
+    Rows become Arrow arrays a slice at a time: a row group waits as compact Arrow batches, not
+    as 65,536 tuples of Python objects (which would cost several times its encoded size)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = parquet_schema(columns)
     sink = _Sink()
     writer = pq.ParquetWriter(pa.PythonFile(sink, mode="w"), schema, compression="zstd")
+    batches: list[Any] = []
+    buffered = 0
     try:
         rows = iter(rows)
-        while chunk := list(islice(rows, PARQUET_ROW_GROUP)):
+        while chunk := list(islice(rows, PARQUET_SLICE)):
             arrays = [
                 pa.array(values, type=field.type)
                 for values, field in zip(zip(*chunk, strict=True), schema, strict=True)
             ]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            batches.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+            buffered += len(chunk)
             del chunk, arrays
-            yield sink.drain()
+            if buffered >= PARQUET_ROW_GROUP:
+                writer.write_table(pa.Table.from_batches(batches, schema=schema))
+                batches.clear()
+                buffered = 0
+                yield sink.drain()
+        if batches:
+            writer.write_table(pa.Table.from_batches(batches, schema=schema))
+            batches.clear()
     finally:
         writer.close()
     yield sink.drain()
