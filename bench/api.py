@@ -24,8 +24,9 @@ endpoint; medians of the rounds are reported. The load generator, gunicorn and P
 machine's cores (not pinned), so the figures include that contention: the client's own Python time
 counts in the latencies of both the baseline and the endpoints.
 `queries_per_request` is counted in-process with Django's test client (CaptureQueriesContext) on
-the same database. With --profile it also lists those queries and prints a cProfile top of 30
-in-process requests to each endpoint. The last line is one JSON object.
+the same database, for a warm request as the load sends it (token and read caches hit), and
+`queries_when_built` with both caches off. With --profile it also lists those queries and prints a
+cProfile top of 30 in-process requests to each endpoint. The last line is one JSON object.
 """
 
 from __future__ import annotations
@@ -192,19 +193,23 @@ def setup_fixtures() -> str:
     return out.getvalue().strip()
 
 
-def queries_per_request(token: str, *, show: bool = False) -> dict[str, int]:
-    """SQL queries of one (second, warm) request to each endpoint, through Django's test client."""
+def queries_per_request(token: str, *, show: bool = False, cached: bool = True) -> dict[str, int]:
+    """SQL queries of one (second, warm) request to each endpoint, through Django's test client; with
+    `cached=False` the read and token caches are off: what building the response costs."""
+    from django.core.cache import cache
     from django.db import connection
-    from django.test import Client
+    from django.test import Client, override_settings
     from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST=HOST)
     counts = {}
+    seconds = {} if cached else {"AURUM_API_READ_CACHE_SECONDS": 0, "AURUM_TOKEN_CACHE_SECONDS": 0}
     for name, path in ENDPOINTS.items():
+        cache.clear()
         first = client.get(path)
         if first.status_code != 200:
             raise RuntimeError(f"{path} answered {first.status_code}: {first.content[:500]!r}")
-        with CaptureQueriesContext(connection) as captured:
+        with override_settings(**seconds), CaptureQueriesContext(connection) as captured:
             client.get(path)
         counts[name] = len(captured)
         if show:
@@ -313,6 +318,23 @@ def load(server: Server, path: str, *, seconds: float, warmup: float, connection
     return result
 
 
+def shared_cache() -> dict[str, str]:
+    """Several gunicorn workers share one cache in production (Redis, `AURUM_CACHE_URL`): its own
+    database on the local Redis when it answers, `AURUM_BENCH_CACHE_URL` to choose another."""
+    url = os.environ.get("AURUM_BENCH_CACHE_URL", "redis://127.0.0.1:6379/14")
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.ping()
+        client.flushdb()
+    except Exception as exc:
+        print(f"no Redis at {url} ({exc}): each worker keeps its own local-memory cache, token cache off")
+        return {}
+    print(f"cache: Redis at {url} (read and token caches shared by the workers)")
+    return {"AURUM_CACHE_URL": url}
+
+
 def line(result: dict) -> str:
     return f"{result['rps']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms"
 
@@ -322,7 +344,7 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path, servers: list[S
 
     env = {**os.environ, "DATABASE_URL": bench_url, "AURUM_DEBUG": "0", "AURUM_LOG_LEVEL": "WARNING",
            "AURUM_API_RATE": "100000000/min", "AURUM_ALLOWED_HOSTS": HOST, "AURUM_VAR_DIR": str(workdir / "var"),
-           "DJANGO_SETTINGS_MODULE": "config.settings"}  # fmt: skip
+           "DJANGO_SETTINGS_MODULE": "config.settings", **shared_cache()}  # fmt: skip
     os.environ.update(env)
     django.setup()
     from django.conf import settings
@@ -333,7 +355,9 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path, servers: list[S
     token = setup_fixtures()
     print(f"seed_demo, {PRODUCTS} more products and a read token in {time.perf_counter() - started:.1f} s")
     queries = queries_per_request(token, show=args.profile)
-    print(f"SQL queries per request: {queries}")
+    built = queries_per_request(token, cached=False)
+    print(f"SQL queries per request: {queries} served from the read and token caches (what the load "
+          f"measures), {built} when built")  # fmt: skip
     if args.profile:
         print_profile(token)
     print(f"CONN_MAX_AGE={settings.DATABASES['default'].get('CONN_MAX_AGE')}, DEBUG off, "
@@ -411,6 +435,7 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path, servers: list[S
             "bare_p99_ms": round(med(bare, "p99_ms"), 1),
             "bytes": sizes[name],
             "queries_per_request": queries[name],
+            "queries_when_built": built[name],
         }
         e = endpoints[name]
         print(f"medians of {args.rounds} for {name} ({e['bytes']:,} bytes, {e['queries_per_request']} queries): "
@@ -424,6 +449,7 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path, servers: list[S
         "ratio_vs_bare": worst["ratio_vs_bare"],
         "p99_ms": max(e["p99_ms"] for e in endpoints.values()),
         "queries_per_request": max(queries.values()),
+        "queries_when_built": max(built.values()),
         "endpoints": endpoints,
         "server": f"gunicorn {model} ({' '.join(WORKER_MODELS[model])})",
         "trial_rps": {m: round(r["rps"]) for m, r in trial.items()},

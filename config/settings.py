@@ -303,6 +303,13 @@ AURUM_LARGE_BODY_PATHS = [r"^/api/v1/sources/[^/]+/batches/$"]
 # OpenLineage RunEvents of pipeline runs: to a JSON-lines file and/or an HTTP endpoint.
 AURUM_OPENLINEAGE_FILE = env_str("AURUM_OPENLINEAGE_FILE")
 AURUM_OPENLINEAGE_URL = env_str("AURUM_OPENLINEAGE_URL")
+# Read API responses (catalog lists, KPI values) are served from the cache for up to this many
+# seconds, unless the tenant changed since (apps/kernel/api/readcache.py); 0 turns it off.
+AURUM_API_READ_CACHE_SECONDS = env_int("AURUM_API_READ_CACHE_SECONDS", 10)
+# An authenticated API token's context is reused for up to this many seconds, unless a token,
+# membership, user or tenant changed since (apps/access/tokencache.py); 0 turns it off. Off by
+# default without a shared cache: another process would not hear of a revocation.
+AURUM_TOKEN_CACHE_SECONDS = env_int("AURUM_TOKEN_CACHE_SECONDS", 30 if CACHE_URL else 0)
 # Exports: up to this many rows an export streams in the response, above it a background job writes a
 # file; its signed download link is valid this many seconds.
 AURUM_EXPORT_STREAM_MAX_ROWS = env_int("AURUM_EXPORT_STREAM_MAX_ROWS", 100_000)

@@ -15,6 +15,10 @@ from apps.kernel.api.problems import problem_json_response
 from apps.kernel.api.views import api_not_found
 
 api_v1 = [
+    # Consumers' reads first: Django tries the patterns in order, and the catalog, KPI values and
+    # exports are the hot paths (a hundred patterns tried cost ~0.5 ms a request). No two apps
+    # share a path, so the order changes nothing else.
+    path("", include("apps.consumption.api.urls")),
     path("", include("apps.host.api.urls")),
     path("", include("apps.access.api.urls")),
     path("", include("apps.runtime.api.urls")),
@@ -22,7 +26,6 @@ api_v1 = [
     path("", include("apps.compute.api.urls")),
     path("", include("apps.storage.api.urls")),
     path("", include("apps.trust.api.urls")),
-    path("", include("apps.consumption.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),

@@ -38,4 +38,15 @@ class AccessConfig(ModuleAppConfig):
     )
 
     def ready(self) -> None:
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_delete, post_save
+
         from apps.access import audit, schema  # noqa: F401  (auditlog registration, OpenAPI extensions)
+        from apps.access.models import ApiToken
+        from apps.access.tokencache import access_changed
+        from apps.host.models import Membership, Tenant
+
+        # Cached token contexts follow every change of what they were built from.
+        for model in (ApiToken, Membership, Tenant, get_user_model()):
+            for signal in (post_save, post_delete):
+                signal.connect(access_changed, sender=model, dispatch_uid=f"aurum.access.{model.__name__}.{signal}")

@@ -8,8 +8,21 @@ from typing import Any
 
 from rest_framework import authentication, exceptions
 
-from apps.access import services
+from apps.access import services, tokencache
 from apps.access.context import context_for_token
+from apps.kernel.logcontext import bind
+
+INVALID_TOKEN = "Invalid, expired or revoked token."  # noqa: S105  (a message, not a secret)
+
+
+def _token_context(raw: str) -> Any:
+    token = services.api_token_authenticate(raw=raw)
+    if token is None or not token.user.is_active:
+        raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+    context = context_for_token(token)
+    if context is None:
+        raise exceptions.AuthenticationFailed("The token's user is no longer a member of its tenant.")
+    return context
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -30,14 +43,12 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return self.authenticate_token(request, raw)
 
     def authenticate_token(self, request: Any, raw: str) -> tuple[Any, Any]:
-        token = services.api_token_authenticate(raw=raw)
-        if token is None or not token.user.is_active:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        context = context_for_token(token)
-        if context is None:
-            raise exceptions.AuthenticationFailed("The token's user is no longer a member of its tenant.")
+        context = tokencache.cached_context(raw, lambda: _token_context(raw))
+        if context is None:  # a cached token that has expired since
+            raise exceptions.AuthenticationFailed(INVALID_TOKEN)
+        bind(user=context.user.get_username(), tenant=context.tenant.slug)
         request._request.tenant_context = context
-        return token.user, token
+        return context.user, context.token
 
     def authenticate_header(self, request: Any) -> str:
         return 'Bearer realm="aurum"'

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import transaction
 
+from apps.kernel.api.readcache import tenant_changed
 from apps.runtime.models import DomainEvent
 
 logger = logging.getLogger(__name__)
@@ -70,8 +71,14 @@ def publish_event(event_type: str, payload: dict[str, Any], *, tenant: Any = Non
         tenant=tenant,
         actor=actor if getattr(actor, "is_authenticated", False) else None,
     )
-    transaction.on_commit(lambda: _hand_off(event.pk))
+    transaction.on_commit(lambda: _committed(event))
     return event
+
+
+def _committed(event: DomainEvent) -> None:
+    if event.tenant_id is not None:
+        tenant_changed(event.tenant_id)  # the tenant's cached reads are stale now
+    _hand_off(event.pk)
 
 
 def _hand_off(event_id: Any) -> None:

@@ -140,7 +140,8 @@ class TestTokenApi:
         response = client.post("/api/v1/tokens/", {"name": "x", "scopes": ["read", "write"]})
         assert response.status_code == 400
         assert response.json()["errors"][0]["pointer"] == "#/scopes"
-        ApiToken.objects.filter(pk=client.token.pk).update(expires_at=timezone.now() + timedelta(days=1))
+        client.token.expires_at = timezone.now() + timedelta(days=1)
+        client.token.save(update_fields=["expires_at"])
         response = client.post("/api/v1/tokens/", {"name": "x", "scopes": ["read"]})
         assert response.status_code == 400
         assert response.json()["errors"][0]["pointer"] == "#/expires_at"
@@ -207,3 +208,66 @@ class TestCreateApiTokenCommand:
         with pytest.raises(CommandError, match=message):
             call_command("create_api_token", *args)
         assert not ApiToken.objects.exists()
+
+
+class TestTokenCache:
+    """A token's context is reused between requests, and every change it depends on is seen at once."""
+
+    URL = "/api/v1/tenants/"
+
+    @pytest.fixture(autouse=True)
+    def _on(self, settings):
+        settings.AURUM_TOKEN_CACHE_SECONDS = 30  # the default with a shared (Redis) cache
+
+    @pytest.fixture
+    def used(self, tenant_a, member):
+        user = member(tenant_a, RoleChoices.STEWARD)
+        token, plain = services.api_token_create(actor=user, tenant=tenant_a, user=user, name="x", scopes=["read"],
+                                                 expires_at=timezone.now() + timedelta(hours=1))  # fmt: skip
+        client = bearer(plain)
+        assert client.get(self.URL).status_code == 200  # now cached
+        return {"user": user, "token": token, "client": client}
+
+    def test_a_cached_token_costs_no_query_of_its_own(self, used):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as queries:
+            assert used["client"].get(self.URL).status_code == 200
+        assert not [q for q in queries.captured_queries if "access_apitoken" in q["sql"]]
+        assert not [q for q in queries.captured_queries if "host_membership" in q["sql"]]
+
+    def test_revocation(self, used):
+        services.api_token_revoke(actor=used["user"], token=used["token"])
+        assert used["client"].get(self.URL).status_code == 401
+
+    def test_the_end_of_the_membership(self, used):
+        from apps.host.models import Membership
+
+        Membership.objects.get(user=used["user"]).delete()
+        assert used["client"].get(self.URL).status_code == 401
+
+    def test_a_deactivated_user(self, used):
+        used["user"].is_active = False
+        used["user"].save()
+        assert used["client"].get(self.URL).status_code == 401
+
+    def test_a_suspended_tenant(self, used, tenant_a):
+        from apps.host.services import tenant_set_status
+
+        tenant_set_status(actor=None, tenant=tenant_a, status="suspended")
+        assert used["client"].get(self.URL).status_code == 403
+
+    def test_expiry(self, used, monkeypatch):
+        later = timezone.now() + timedelta(hours=2)
+        monkeypatch.setattr("apps.access.tokencache.timezone.now", lambda: later)
+        assert used["client"].get(self.URL).status_code == 401
+
+    def test_it_can_be_turned_off(self, used, settings):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        settings.AURUM_TOKEN_CACHE_SECONDS = 0
+        with CaptureQueriesContext(connection) as queries:
+            assert used["client"].get(self.URL).status_code == 200
+        assert [q for q in queries.captured_queries if "access_apitoken" in q["sql"]]

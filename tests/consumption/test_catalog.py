@@ -261,7 +261,8 @@ def test_a_bad_filter_value_is_a_validation_problem(steward, catalog):
     assert response.status_code == 400 and response["Content-Type"] == PROBLEM
 
 
-def test_the_list_costs_the_same_queries_for_one_and_many_products(steward, tenant_a, contract):
+def test_the_list_costs_the_same_queries_for_one_and_many_products(steward, tenant_a, contract, settings):
+    settings.AURUM_API_READ_CACHE_SECONDS = 0  # what building the list costs
     make(tenant_a, slug="p0", contract=contract)
     steward.get("/api/v1/products/")  # the token's first use records itself
     with CaptureQueriesContext(connection) as one:
@@ -547,3 +548,79 @@ def test_a_kpi_set_names_its_kpis_and_shows_their_publication_and_freshness(stew
     assert second["last_computed_at"] is None and second["age_seconds"] is None
     assert steward.get("/api/v1/products/").json()["results"][0]["kpis"] == ["net-sales", only_published.kpi_key]
     assert "net-sales" in SearchDocument.objects.get(object_key="kpis").body
+
+
+# --- the read cache ---------------------------------------------------------------------------------------------
+class TestReadCache:
+    """The products list is served again from the cache until the tenant changes or it expires."""
+
+    URL = "/api/v1/products/"
+
+    @staticmethod
+    def slugs(response):
+        assert response.status_code == 200, response.content[:300]
+        return [row["slug"] for row in response.json()["results"]]
+
+    def test_a_repeated_read_is_served_from_the_cache_with_its_age(self, steward, tenant_a, contract):
+        make(tenant_a, slug="p0", contract=contract)
+        first = steward.get(self.URL)
+        with CaptureQueriesContext(connection) as served:
+            again = steward.get(self.URL)
+        assert again.content == first.content and again["Age"] == "0" and not first.has_header("Age")
+        assert not any("consumption_dataproduct" in query["sql"] for query in served.captured_queries)
+
+    def test_a_change_in_the_tenant_drops_its_cached_reads(self, steward, tenant_a, contract,
+                                                           django_capture_on_commit_callbacks):  # fmt: skip
+        make(tenant_a, slug="p0", contract=contract)
+        assert self.slugs(steward.get(self.URL)) == ["p0"]
+        with django_capture_on_commit_callbacks(execute=True):  # product.created commits
+            make(tenant_a, slug="p1", contract=contract)
+        assert self.slugs(steward.get(self.URL)) == ["p0", "p1"]
+
+    def test_tenants_never_share_an_entry_nor_drop_each_others(self, steward, tenant_a, tenant_b, token_client,
+                                                                contract, django_capture_on_commit_callbacks):  # fmt: skip
+        theirs = token_client(tenant_b, RoleChoices.STEWARD, scopes=["read"])
+        make(tenant_a, slug="ours", contract=contract)
+        make(tenant_b, slug="theirs", contract=DataContractFactory(tenant=tenant_b))
+        assert self.slugs(steward.get(self.URL)) == ["ours"]
+        assert self.slugs(theirs.get(self.URL)) == ["theirs"]
+        with django_capture_on_commit_callbacks(execute=True):
+            make(tenant_b, slug="more", contract=DataContractFactory(tenant=tenant_b))
+        assert steward.get(self.URL).has_header("Age")  # still ours, from the cache
+        assert self.slugs(theirs.get(self.URL)) == ["more", "theirs"]
+
+    def test_members_and_consumers_have_entries_of_their_own(self, steward, consumer, tenant_a, contract):
+        make(tenant_a, slug="draft", contract=contract)  # a draft: members only
+        assert self.slugs(steward.get(self.URL)) == ["draft"]
+        assert self.slugs(consumer.get(self.URL)) == []
+
+    def test_an_entry_expires(self, steward, tenant_a, contract, settings, monkeypatch):
+        from apps.kernel.api import readcache
+
+        settings.AURUM_API_READ_CACHE_SECONDS = 5
+        make(tenant_a, slug="p0", contract=contract)
+        steward.get(self.URL)
+        later = readcache.time.time() + 6
+        monkeypatch.setattr(readcache.time, "time", lambda: later)
+        assert not steward.get(self.URL).has_header("Age")
+
+    def test_it_can_be_turned_off(self, steward, tenant_a, contract, settings):
+        settings.AURUM_API_READ_CACHE_SECONDS = 0
+        make(tenant_a, slug="p0", contract=contract)
+        steward.get(self.URL)
+        assert not steward.get(self.URL).has_header("Age")
+
+    def test_an_unreachable_cache_neither_fails_reads_nor_writes(self, steward, tenant_a, contract, monkeypatch,
+                                                                 django_capture_on_commit_callbacks):  # fmt: skip
+        from apps.kernel.api import readcache
+
+        class Down:
+            def __getattr__(self, name):
+                raise ConnectionError("the cache is down")
+
+        monkeypatch.setattr(readcache, "cache", Down())
+        with django_capture_on_commit_callbacks(execute=True):
+            make(tenant_a, slug="p0", contract=contract)
+        for _ in range(2):
+            response = steward.get(self.URL)
+            assert self.slugs(response) == ["p0"] and not response.has_header("Age")

@@ -138,7 +138,8 @@ class TestPublished:
 
 
 class TestCaching:
-    def test_etag_then_304_and_a_new_etag_when_values_change(self, client, kpi):
+    def test_etag_then_304_and_a_new_etag_when_values_change(self, client, kpi, settings):
+        settings.AURUM_API_READ_CACHE_SECONDS = 0  # the value changes behind the app's back, with no event
         first = client.get(URL)
         etag = first["ETag"]
         assert etag.startswith('"') and first["Cache-Control"] == "private, no-cache"
@@ -158,6 +159,28 @@ class TestCaching:
         assert client.get(f"{URL}?published=latest")["Cache-Control"] == "private, no-cache"
         tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
         assert client.get(f"{URL}?as_published_on={tomorrow}")["Cache-Control"] == "private, no-cache"
+
+    def test_a_cached_read_keeps_its_etag_and_cache_control(self, client, kpi):
+        for query in ("", "?publication=1"):
+            first = client.get(URL + query)
+            again = client.get(URL + query, HTTP_IF_NONE_MATCH=first["ETag"])
+            assert again.status_code == 304 and again["Cache-Control"] == first["Cache-Control"], query
+            served = client.get(URL + query)
+            assert served.has_header("Age") and served.content == first.content and served["ETag"] == first["ETag"]
+
+    def test_a_kpi_computation_drops_the_cached_values(self, client, kpi, tenant_a,
+                                                       django_capture_on_commit_callbacks):  # fmt: skip
+        from apps.runtime.events import publish_event
+
+        client.get(URL)
+        value = kpi["values"][("FY2026-P01", "EU")]
+        with django_capture_on_commit_callbacks(execute=True):
+            value.actual = Decimal("1")
+            value.save()
+            publish_event("kpi.computed", {"kpi": "net-sales"}, tenant=tenant_a)
+        fresh = client.get(URL)
+        assert not fresh.has_header("Age")
+        assert Decimal(body(fresh)["results"][0]["actual"]) == Decimal("1")
 
     def test_errors_carry_no_etag(self, client, kpi):
         assert "ETag" not in client.get(f"{URL}?grain=decade")

@@ -17,9 +17,10 @@ VARY = ("Accept", "Authorization", "Cookie")
 def conditional_get(request: Any, response: Any, *, cache_control: str) -> Any:
     """Stamp a 200 GET/HEAD answer with `ETag` (SHA-256 of its body), `Cache-Control` and `Vary`,
     and answer 304 when the request's `If-None-Match` holds that ETag. Anything else passes through."""
-    if request.method not in ("GET", "HEAD") or response.status_code != 200 or not hasattr(response, "render"):
+    if request.method not in ("GET", "HEAD") or response.status_code != 200 or response.streaming:
         return response
-    response.render()
+    if hasattr(response, "render"):
+        response.render()
     etag = '"' + hashlib.sha256(response.content).hexdigest()[:40] + '"'
     response["ETag"] = etag
     response["Cache-Control"] = cache_control

@@ -1,4 +1,11 @@
-"""Rate limits per principal: one bucket per API token, else per user, else per client address."""
+"""Rate limits per principal: one bucket per API token, else per user, else per client address.
+
+Fixed windows (`AURUM_API_RATE` requests per second/minute/hour/day, counted from the window's
+start), one cache increment a request. DRF's own SimpleRateThrottle keeps the time of every
+request of the window in one cache value that it reads and writes whole on each request, so its
+cost grows with the rate. A fixed window lets a client spend up to twice the rate across a window
+boundary; that is the usual trade for a counter.
+"""
 
 from __future__ import annotations
 
@@ -19,3 +26,23 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         else:
             ident = f"ip:{self.get_ident(request)}"
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        if self.rate is None:
+            return True
+        principal = self.get_cache_key(request, view)
+        if principal is None:
+            return True
+        self.now = self.timer()
+        window = int(self.now // self.duration)
+        self.window_ends = (window + 1) * self.duration
+        key = f"{principal}:{window}"
+        try:
+            count = self.cache.incr(key)
+        except ValueError:  # the window's first request (or its key expired a moment ago)
+            count = 1 if self.cache.add(key, 1, self.duration + 1) else self.cache.incr(key)
+        return count <= self.num_requests
+
+    def wait(self) -> float:
+        """Seconds until the window ends (DRF's Retry-After)."""
+        return max(self.window_ends - self.now, 1)

@@ -19,10 +19,11 @@ from apps.consumption.catalog.api.serializers import (
 )
 from apps.consumption.catalog.models import DataProduct
 from apps.consumption.kpis.selectors import kpi_standings
+from apps.kernel.api.readcache import CachedReadMixin
 from apps.kernel.api.viewsets import TenantModelViewSet
 
 
-class DataProductViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
+class DataProductViewSet(CachedReadMixin, mixins.UpdateModelMixin, TenantModelViewSet):
     """Data products of the tenant, with their computed health (freshness, quality score, SLA status).
 
     Tenant members see every product; consumers only listed products that are published or
@@ -36,6 +37,10 @@ class DataProductViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
     filterset_class = DataProductFilterSet
     http_method_names = ["get", "post", "patch", "head", "options"]
     extra_error_codes = (409,)
+    read_cache_scope = "products"
+
+    def read_cache_audience(self) -> str:
+        return "all" if selectors.sees_all_products(self.tenant_context) else "listed"
 
     def get_queryset(self) -> Any:
         queryset = super().get_queryset()
@@ -48,6 +53,9 @@ class DataProductViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         return DataProductDetailSerializer if self.action != "list" else DataProductSerializer
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.cached_read(request, self.tenant_context.tenant.pk, self._list)
+
+    def _list(self) -> Response:
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         products = list(page if page is not None else queryset)

@@ -31,6 +31,7 @@ from apps.consumption.kpis.api.serializers import KpiPublicationRefSerializer, K
 from apps.consumption.kpis.filters import KpiRowFilter, KpiValueFilter
 from apps.kernel.api.caching import conditional_get
 from apps.kernel.api.problems import PROBLEM_CONTENT_TYPE
+from apps.kernel.api.readcache import CachedReadMixin
 from apps.kernel.api.serializers import ProblemSerializer
 from apps.kernel.api.viewsets import TenantScopedMixin
 from apps.storage.api.views import GdpPagination, wants_cursor
@@ -113,7 +114,7 @@ FILTER_PARAMETERS = [
 ]
 
 
-class KpiViewSet(TenantScopedMixin, viewsets.GenericViewSet):
+class KpiViewSet(CachedReadMixin, TenantScopedMixin, viewsets.GenericViewSet):
     """A KPI's values, read by its key: latest computed values or as published."""
 
     queryset = KpiValue.objects.all()
@@ -125,6 +126,10 @@ class KpiViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     lookup_value_regex = "[A-Za-z0-9_-]+"
     http_method_names = ["get", "head", "options"]
     cache_control = LATEST_CACHE
+    read_cache_scope = "kpi-values"
+
+    def read_cache_view_state(self) -> dict[str, Any]:
+        return {"cache_control": self.cache_control}
 
     @extend_schema(
         operation_id="kpis_values",
@@ -138,6 +143,9 @@ class KpiViewSet(TenantScopedMixin, viewsets.GenericViewSet):
     def values(self, request: Request, key: str | None = None) -> Response:
         """The KPI's values: latest computed (default) or as published; filters, pages, ETag."""
         tenant = self.tenant_context.tenant
+        return self.cached_read(request, tenant.pk, lambda: self._values(request, tenant, key))
+
+    def _values(self, request: Request, tenant: Any, key: str | None) -> Response:
         if not selectors.kpi_known(tenant=tenant, key=key or ""):
             raise NotFound(f"No KPI '{key}' in this tenant.")
         read = KpiReadSerializer(data=request.query_params)

@@ -1,0 +1,81 @@
+"""A short-lived cache of authenticated API tokens: the request's TenantContext, by token.
+
+Checking a token costs two SQL queries (the token with its user and tenant, the user's
+memberships), several milliseconds a request: more than the rest of a cached read. The context
+they give is kept for `AURUM_TOKEN_CACHE_SECONDS` (default 30; 0 turns it off) under the SHA-256
+of the raw token (the token itself is never stored), and served again while the *access
+generation* is the one it was built under.
+
+Any save or delete of a token, membership, user or tenant moves that generation on (model
+signals, connected in AccessConfig.ready), so a revoked token, an ended membership, a
+deactivated user or a suspended tenant is refused at once, as without the cache. A token's
+expiry is checked on every request. `last_used_at` is noted when the context is built, so it
+may lag by up to the cache's lifetime plus its one-minute resolution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from apps.kernel.context import TenantContext
+
+logger = logging.getLogger(__name__)
+GENERATION_KEY = "aurum:access:generation"
+
+
+def _seconds() -> int:
+    return int(getattr(settings, "AURUM_TOKEN_CACHE_SECONDS", 30))
+
+
+def access_changed(**_: Any) -> None:
+    """Forget every cached token context (a signal receiver; never raises)."""
+    try:
+        try:
+            cache.incr(GENERATION_KEY)
+        except ValueError:  # never set, or evicted: start above any generation used before
+            cache.set(GENERATION_KEY, time.time_ns(), None)
+    except Exception:
+        logger.warning("Could not move the access generation", exc_info=True)
+
+
+def cached_context(raw: str, build: Any) -> TenantContext | None:
+    """The context for token `raw`: from the cache while valid, else `build()` (None: refused)."""
+    seconds = _seconds()
+    if seconds <= 0:
+        return build()
+    key = "aurum:access:token:" + hashlib.sha256(raw.encode()).hexdigest()
+    try:
+        found = cache.get_many([key, GENERATION_KEY])
+    except Exception:
+        logger.warning("The token cache is unreachable", exc_info=True)
+        return build()
+    generation = found.get(GENERATION_KEY)
+    if generation is None:
+        access_changed()
+        generation = cache.get(GENERATION_KEY)
+    entry = found.get(key)
+    now = time.time()
+    if entry is not None and entry["generation"] == generation and now - entry["at"] < seconds:
+        context = entry["context"]
+        if _unexpired(context.token):
+            return context
+        return None
+    context = build()
+    if context is not None:
+        try:
+            cache.set(key, {"generation": generation, "at": now, "context": context}, seconds)
+        except Exception:
+            logger.warning("The token cache is unreachable", exc_info=True)
+    return context
+
+
+def _unexpired(token: Any) -> bool:
+    expires_at = getattr(token, "expires_at", None)
+    return expires_at is None or expires_at > timezone.now()

@@ -1,0 +1,117 @@
+"""A short-lived server-side cache of read responses, per tenant, dropped by the tenant's changes.
+
+Catalog lists and KPI values are read far more often than they change, and building one costs
+tens of milliseconds of SQL and serialization. `CachedReadMixin` keeps the rendered body of a
+successful GET and serves it again while both hold:
+
+- the tenant's *change generation* is still the one it was built under. Every domain event of the
+  tenant moves it once its transaction commits (`apps.runtime.events.publish_event` calls
+  `tenant_changed`): a new batch, a computed KPI, a publication, a product edit;
+- it is younger than `AURUM_API_READ_CACHE_SECONDS` (default 10; 0 turns the cache off).
+  Health (freshness, `age_seconds`) moves with the clock, not with events; an `Age` header
+  says how old a served body is (RFC 9111).
+
+Authentication, permissions and throttling run on every request, before the cache is asked. The
+key holds the tenant, the audience (`read_cache_audience`: what this reader may see), the host,
+path, query string and media type. With Redis (`AURUM_CACHE_URL`) the cache and the generations are
+shared by every process; the embedded local-memory cache is per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponse
+
+PREFIX = "aurum:read"
+logger = logging.getLogger(__name__)
+
+
+def _generation_key(tenant_id: Any) -> str:
+    return f"{PREFIX}:generation:{tenant_id}"
+
+
+def tenant_changed(tenant_id: Any) -> None:
+    """Drop every cached read of the tenant (by moving its generation on). Never raises: a write
+    must not fail because the cache is unreachable (its entries expire within seconds anyway)."""
+    key = _generation_key(tenant_id)
+    try:
+        try:
+            cache.incr(key)
+        except ValueError:  # never set, or evicted: start above any generation used before
+            cache.set(key, time.time_ns(), None)
+    except Exception:
+        logger.warning("Could not move the read-cache generation of tenant %s", tenant_id, exc_info=True)
+
+
+def _seconds() -> int:
+    return int(getattr(settings, "AURUM_API_READ_CACHE_SECONDS", 10))
+
+
+class CachedReadMixin:
+    """For DRF views: `return self.cached_read(request, tenant_id, build)` in a GET handler."""
+
+    read_cache_scope = ""
+
+    def read_cache_audience(self) -> str:
+        return ""
+
+    def cached_read(self, request: Any, tenant_id: Any, build: Any) -> Any:
+        seconds = _seconds()
+        if seconds <= 0 or request.method not in ("GET", "HEAD"):
+            return build()
+        raw = "|".join((request.get_host(), request.path, request.META.get("QUERY_STRING", ""),
+                        getattr(request, "accepted_media_type", "") or ""))  # fmt: skip
+        key = (
+            f"{PREFIX}:{self.read_cache_scope}:{tenant_id}:{self.read_cache_audience()}:"
+            + hashlib.sha256(raw.encode()).hexdigest()
+        )
+        generation_key = _generation_key(tenant_id)
+        try:
+            found = cache.get_many([key, generation_key])
+            generation = found.get(generation_key)
+            if generation is None:
+                tenant_changed(tenant_id)
+                generation = cache.get(generation_key)
+        except Exception:  # the cache is down: build every response
+            logger.warning("The read cache is unreachable", exc_info=True)
+            return build()
+        entry = found.get(key)
+        now = time.time()
+        if entry is not None and entry["generation"] == generation and now - entry["at"] < seconds:
+            return self._replay(entry, now)
+        response = build()
+        self._read_cache_pending = (key, generation, now, seconds)
+        return response
+
+    def _replay(self, entry: dict[str, Any], now: float) -> HttpResponse:
+        if entry.get("view_state"):
+            for name, value in entry["view_state"].items():
+                setattr(self, name, value)
+        response = HttpResponse(entry["body"], content_type=entry["content_type"])
+        response["Age"] = str(int(now - entry["at"]))
+        return response
+
+    def read_cache_view_state(self) -> dict[str, Any]:
+        """Attributes of the view a handler sets and `finalize_response` reads (e.g. Cache-Control)."""
+        return {}
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        pending = getattr(self, "_read_cache_pending", None)
+        if pending is not None and response.status_code == 200 and hasattr(response, "render"):
+            self._read_cache_pending = None
+            key, generation, at, seconds = pending
+            response.render()
+            entry = {"generation": generation, "at": at, "body": response.content,
+                     "content_type": response["Content-Type"], "view_state": self.read_cache_view_state()}  # fmt: skip
+            try:
+                cache.set(key, entry, seconds)
+            except Exception:
+                logger.warning("The read cache is unreachable", exc_info=True)
+        return response
