@@ -25,6 +25,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from apps.kernel.context import TenantContext
+from apps.kernel.generations import generation_move, generation_of
 
 logger = logging.getLogger(__name__)
 GENERATION_KEY = "aurum:access:generation"
@@ -36,13 +37,7 @@ def _seconds() -> int:
 
 def access_changed(**_: Any) -> None:
     """Forget every cached token context (a signal receiver; never raises)."""
-    try:
-        try:
-            cache.incr(GENERATION_KEY)
-        except ValueError:  # never set, or evicted: start above any generation used before
-            cache.set(GENERATION_KEY, time.time_ns(), None)
-    except Exception:
-        logger.warning("Could not move the access generation", exc_info=True)
+    generation_move(GENERATION_KEY)
 
 
 def cached_context(raw: str, build: Any) -> TenantContext | None:
@@ -56,10 +51,7 @@ def cached_context(raw: str, build: Any) -> TenantContext | None:
     except Exception:
         logger.warning("The token cache is unreachable", exc_info=True)
         return build()
-    generation = found.get(GENERATION_KEY)
-    if generation is None:
-        access_changed()
-        generation = cache.get(GENERATION_KEY)
+    generation = generation_of(found, GENERATION_KEY)
     entry = found.get(key)
     now = time.time()
     if entry is not None and entry["generation"] == generation and now - entry["at"] < seconds:

@@ -618,7 +618,10 @@ class TestReadCache:
             def __getattr__(self, name):
                 raise ConnectionError("the cache is down")
 
+        from apps.kernel import generations
+
         monkeypatch.setattr(readcache, "cache", Down())
+        monkeypatch.setattr(generations, "cache", Down())
         with django_capture_on_commit_callbacks(execute=True):
             make(tenant_a, slug="p0", contract=contract)
         for _ in range(2):

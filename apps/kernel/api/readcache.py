@@ -28,6 +28,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse
 
+from apps.kernel.generations import generation_move, generation_of
+
 PREFIX = "aurum:read"
 logger = logging.getLogger(__name__)
 
@@ -37,16 +39,8 @@ def _generation_key(tenant_id: Any) -> str:
 
 
 def tenant_changed(tenant_id: Any) -> None:
-    """Drop every cached read of the tenant (by moving its generation on). Never raises: a write
-    must not fail because the cache is unreachable (its entries expire within seconds anyway)."""
-    key = _generation_key(tenant_id)
-    try:
-        try:
-            cache.incr(key)
-        except ValueError:  # never set, or evicted: start above any generation used before
-            cache.set(key, time.time_ns(), None)
-    except Exception:
-        logger.warning("Could not move the read-cache generation of tenant %s", tenant_id, exc_info=True)
+    """Drop every cached read of the tenant (by moving its generation on); never raises."""
+    generation_move(_generation_key(tenant_id))
 
 
 def _seconds() -> int:
@@ -74,13 +68,10 @@ class CachedReadMixin:
         generation_key = _generation_key(tenant_id)
         try:
             found = cache.get_many([key, generation_key])
-            generation = found.get(generation_key)
-            if generation is None:
-                tenant_changed(tenant_id)
-                generation = cache.get(generation_key)
         except Exception:  # the cache is down: build every response
             logger.warning("The read cache is unreachable", exc_info=True)
             return build()
+        generation = generation_of(found, generation_key)
         entry = found.get(key)
         now = time.time()
         if entry is not None and entry["generation"] == generation and now - entry["at"] < seconds:
