@@ -16,18 +16,14 @@ may lag by up to the cache's lifetime plus its one-minute resolution.
 from __future__ import annotations
 
 import hashlib
-import logging
-import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
 from apps.kernel.context import TenantContext
-from apps.kernel.generations import generation_move, generation_of
+from apps.kernel.generations import cache_entry, cached_entry, generation_move
 
-logger = logging.getLogger(__name__)
 GENERATION_KEY = "aurum:access:generation"
 
 
@@ -46,25 +42,16 @@ def cached_context(raw: str, build: Any) -> TenantContext | None:
     if seconds <= 0:
         return build()
     key = "aurum:access:token:" + hashlib.sha256(raw.encode()).hexdigest()
-    try:
-        found = cache.get_many([key, GENERATION_KEY])
-    except Exception:
-        logger.warning("The token cache is unreachable", exc_info=True)
+    looked = cached_entry(key, GENERATION_KEY, seconds)
+    if looked is None:  # the cache is unreachable: check the token in the database
         return build()
-    generation = generation_of(found, GENERATION_KEY)
-    entry = found.get(key)
-    now = time.time()
-    if entry is not None and entry["generation"] == generation and now - entry["at"] < seconds:
+    entry, generation, now = looked
+    if entry is not None:
         context = entry["context"]
-        if _unexpired(context.token):
-            return context
-        return None
+        return context if _unexpired(context.token) else None
     context = build()
     if context is not None:
-        try:
-            cache.set(key, {"generation": generation, "at": now, "context": context}, seconds)
-        except Exception:
-            logger.warning("The token cache is unreachable", exc_info=True)
+        cache_entry(key, generation, now, seconds, context=context)
     return context
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.core.cache import cache
 
@@ -25,6 +26,29 @@ def generation_move(key: str) -> None:
             cache.set(key, time.time_ns(), None)
     except Exception:
         logger.warning("Could not move the cache generation %s", key, exc_info=True)
+
+
+def cached_entry(key: str, generation_key: str, seconds: int) -> tuple[Any, Any, float] | None:
+    """(the entry if it is younger than `seconds` and of the current generation, else None; that
+    generation; now), in one round trip. None when the cache is unreachable."""
+    try:
+        found = cache.get_many([key, generation_key])
+    except Exception:
+        logger.warning("The cache is unreachable", exc_info=True)
+        return None
+    generation = generation_of(found, generation_key)
+    entry, now = found.get(key), time.time()
+    if entry is not None and entry["generation"] == generation and now - entry["at"] < seconds:
+        return entry, generation, now
+    return None, generation, now
+
+
+def cache_entry(key: str, generation: Any, at: float, seconds: int, **values: Any) -> None:
+    """Keep an entry built under `generation` at `at`; never raises."""
+    try:
+        cache.set(key, {"generation": generation, "at": at, **values}, seconds)
+    except Exception:
+        logger.warning("The cache is unreachable", exc_info=True)
 
 
 def generation_of(found: dict[str, int], key: str) -> int | None:

@@ -595,13 +595,13 @@ class TestReadCache:
         assert self.slugs(consumer.get(self.URL)) == []
 
     def test_an_entry_expires(self, steward, tenant_a, contract, settings, monkeypatch):
-        from apps.kernel.api import readcache
+        from apps.kernel import generations
 
         settings.AURUM_API_READ_CACHE_SECONDS = 5
         make(tenant_a, slug="p0", contract=contract)
         steward.get(self.URL)
-        later = readcache.time.time() + 6
-        monkeypatch.setattr(readcache.time, "time", lambda: later)
+        later = generations.time.time() + 6
+        monkeypatch.setattr(generations.time, "time", lambda: later)
         assert not steward.get(self.URL).has_header("Age")
 
     def test_it_can_be_turned_off(self, steward, tenant_a, contract, settings):
@@ -612,15 +612,12 @@ class TestReadCache:
 
     def test_an_unreachable_cache_neither_fails_reads_nor_writes(self, steward, tenant_a, contract, monkeypatch,
                                                                  django_capture_on_commit_callbacks):  # fmt: skip
-        from apps.kernel.api import readcache
-
         class Down:
             def __getattr__(self, name):
                 raise ConnectionError("the cache is down")
 
         from apps.kernel import generations
 
-        monkeypatch.setattr(readcache, "cache", Down())
         monkeypatch.setattr(generations, "cache", Down())
         with django_capture_on_commit_callbacks(execute=True):
             make(tenant_a, slug="p0", contract=contract)

@@ -20,18 +20,14 @@ shared by every process; the embedded local-memory cache is per process.
 from __future__ import annotations
 
 import hashlib
-import logging
-import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.http import HttpResponse
 
-from apps.kernel.generations import generation_move, generation_of
+from apps.kernel.generations import cache_entry, cached_entry, generation_move
 
 PREFIX = "aurum:read"
-logger = logging.getLogger(__name__)
 
 
 def _generation_key(tenant_id: Any) -> str:
@@ -65,16 +61,11 @@ class CachedReadMixin:
             f"{PREFIX}:{self.read_cache_scope}:{tenant_id}:{self.read_cache_audience()}:"
             + hashlib.sha256(raw.encode()).hexdigest()
         )
-        generation_key = _generation_key(tenant_id)
-        try:
-            found = cache.get_many([key, generation_key])
-        except Exception:  # the cache is down: build every response
-            logger.warning("The read cache is unreachable", exc_info=True)
+        looked = cached_entry(key, _generation_key(tenant_id), seconds)
+        if looked is None:  # the cache is unreachable: build every response
             return build()
-        generation = generation_of(found, generation_key)
-        entry = found.get(key)
-        now = time.time()
-        if entry is not None and entry["generation"] == generation and now - entry["at"] < seconds:
+        entry, generation, now = looked
+        if entry is not None:
             return self._replay(entry, now)
         response = build()
         self._read_cache_pending = (key, generation, now, seconds)
@@ -99,10 +90,6 @@ class CachedReadMixin:
             self._read_cache_pending = None
             key, generation, at, seconds = pending
             response.render()
-            entry = {"generation": generation, "at": at, "body": response.content,
-                     "content_type": response["Content-Type"], "view_state": self.read_cache_view_state()}  # fmt: skip
-            try:
-                cache.set(key, entry, seconds)
-            except Exception:
-                logger.warning("The read cache is unreachable", exc_info=True)
+            cache_entry(key, generation, at, seconds, body=response.content, content_type=response["Content-Type"],
+                        view_state=self.read_cache_view_state())  # fmt: skip
         return response
