@@ -263,6 +263,18 @@ class TestTokenCache:
         monkeypatch.setattr("apps.access.tokencache.timezone.now", lambda: later)
         assert used["client"].get(self.URL).status_code == 401
 
+    def test_an_unreachable_cache_checks_the_token_in_the_database(self, used, monkeypatch):
+        from apps.kernel import generations
+
+        class Down:
+            def __getattr__(self, name):
+                raise ConnectionError("the cache is down")
+
+        monkeypatch.setattr(generations, "cache", Down())
+        assert used["client"].get(self.URL).status_code == 200
+        services.api_token_revoke(actor=used["user"], token=used["token"])
+        assert used["client"].get(self.URL).status_code == 401
+
     def test_it_can_be_turned_off(self, used, settings):
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
