@@ -11,6 +11,9 @@ enclosing period, and grouped by the grain's period index and the KPI's dimensio
                 (fiscal year/half/quarter to date, or the last N periods) by a self-join on the index
     derived     an expression over the other KPIs' values of the same period and dimension set
 
+Composable aggregations (not count distinct, not last value) group per-day partial aggregates
+instead of GDPs; a run builds those once per contract and shares them among its KPIs (`partials`).
+
 Storage writes the rows (`kpi_values_replace`: one DELETE and one INSERT … SELECT) and stamps
 targets and status. Incremental: only periods touched by GDP versions recorded or superseded
 after the version's watermark (`computed_as_of`) are recomputed; a run with an `as_of` earlier than
@@ -23,8 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from datetime import time as dtime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db import connection
@@ -34,12 +36,21 @@ from apps.compute.kpis.choices import CumulativeModeChoices as Mode
 from apps.compute.kpis.choices import KpiKindChoices as Kind
 from apps.compute.kpis.expressions import parse, references, to_sql
 from apps.compute.kpis.models import KpiVersion
+from apps.compute.kpis.partials import (
+    DailyPartials,
+    Reader,
+    as_text,
+    believed,
+    day_bounds,
+    day_of,
+    db_time,
+    postgres,
+)
 from apps.storage.kpi_values import dimension_param, dimension_sql, dimension_text_sql, kpi_values_replace
 
 GDP = "storage_goldendatapoint"
 PERIOD = "storage_calendarperiod"
 VALUE = "storage_kpivalue"
-BATCH = "storage_ingestionbatch"
 # grain level → the day-row column holding the index of that level's period
 BUCKET = {"week": "week_index", "period": "period_index", "quarter": "quarter_index", "half": "half_index",
           "year": "fiscal_year"}  # fmt: skip
@@ -57,20 +68,6 @@ class Outcome:
     values: int = 0
     gdps_read: int = 0
     timings: dict[str, float] = field(default_factory=dict)
-
-
-def db_time(value: datetime) -> Any:
-    """A timestamp parameter as the database stores it (SQLite compares text: the same layout matters)."""
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def postgres() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def day_of(column: str) -> str:
-    """The UTC date of a timestamp column (GDP times are stored in UTC; dates arrive as midnight UTC)."""
-    return f"({column} AT TIME ZONE 'UTC')::date" if postgres() else f"date({column})"
 
 
 def divide(dividend: str, divisor: str) -> str:
@@ -100,11 +97,6 @@ def dims_key(names: list[str], alias: str) -> str:
 
 
 # --- the GDP side ---------------------------------------------------------------------------------
-def believed(alias: str = "g") -> str:
-    """GDP versions believed at the as-of moment (two parameters: as_of, as_of)."""
-    return f"{alias}.recorded_from <= %s AND ({alias}.recorded_to IS NULL OR {alias}.recorded_to > %s)"
-
-
 def measures_of(version: KpiVersion) -> list[str]:
     if version.kind == Kind.RATIO:
         return [version.measure, version.denominator_measure]
@@ -120,25 +112,13 @@ def source_filter(version: KpiVersion, alias: str = "g") -> tuple[str, list[Any]
     for name, wanted in sorted((version.filters or {}).items()):
         values = wanted if isinstance(wanted, list) else [wanted]
         sql += f" AND {dimension_text_sql(alias + '.dimensions')} IN ({', '.join(['%s'] * len(values))})"
-        params += [dimension_param(name), *[_as_text(v) for v in values]]
+        params += [dimension_param(name), *[as_text(v) for v in values]]
     return sql, params
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    """observed_at range [first 00:00 UTC, last + 1 day 00:00 UTC): lets the (contract, measure,
-    observed_at) index narrow the scan to the days being recomputed."""
-    return datetime.combine(first, dtime.min, UTC), datetime.combine(last + timedelta(days=1), dtime.min, UTC)
 
 
 def aggregate_sql(
     version: KpiVersion, as_of: datetime, *, buckets: list[int] | None, days: tuple[date, date] | None,
-    extra_group: str | None = None, parts: bool = False,
+    partials: DailyPartials, extra_group: str | None = None, parts: bool = False,
 ) -> tuple[str, list[Any]]:  # fmt: skip
     """SELECT bucket, [part,] d0…dn, <aggregates> FROM GDPs ⋈ day rows, grouped: the heart of every kind
     but derived. For cumulative KPIs (`parts`) it yields the additive parts (s, c, mn, mx) per bucket, and
@@ -163,17 +143,14 @@ def aggregate_sql(
     group = ", ".join(["r.bucket", *(["r.part"] if extra_group else []), *dims])
     select_group = "r.bucket" + (", r.part" if extra_group else "") + "".join(f", {d}" for d in dims)
     agg_params: list[Any] = []
-    if _composable(version):
-        # Pre-aggregate per day, dimension set and measure on the GDPs alone, then bucket the (few) daily
-        # rows by the day-row join: the big aggregation does not depend on the join's row estimate, and
+    if composable(version):
+        # Per-day partials of the run (shared by its KPIs on the contract), bucketed by the day-row join:
         # the join touches days-by-dimension-sets rows instead of every GDP.
-        daily = (f"SELECT {day_of('g.observed_at')} AS day{select_dims}, g.measure, SUM(g.value) AS s, "
-                 f"COUNT(g.value) AS c, MIN(g.value) AS mn, MAX(g.value) AS mx, COUNT(*) AS n "
-                 f"FROM {GDP} g WHERE {gdp_filters} GROUP BY {', '.join(str(i + 1) for i in range(len(names) + 2))}")  # fmt: skip
+        daily, daily_params = partials.rows_sql(reader_of(version), days)
         rows = (f"SELECT d.{bucket} AS bucket{part}{''.join(f', x.d{i}' for i in range(len(names)))}, x.measure, "
                 f"x.s, x.c, x.mn, x.mx, x.n FROM ({daily}) x JOIN {PERIOD} d ON d.calendar_id = %s "
                 f"AND d.level = 'day' AND d.start = x.day{bucket_filter}")  # fmt: skip
-        rows_params = [*dim_params, *gdp_params, version.calendar_id, *bucket_params]
+        rows_params = [*daily_params, version.calendar_id, *bucket_params]
         if version.kind == Kind.RATIO:
             numerator = _agg_daily(version.aggregation, "CASE WHEN r.measure = %s THEN {} END")
             denominator = _agg_daily(version.denominator_aggregation, "CASE WHEN r.measure = %s THEN {} END")
@@ -209,7 +186,18 @@ def aggregate_sql(
     return sql, [*agg_params, *rows_params]
 
 
-def _composable(version: KpiVersion) -> bool:
+def reader_of(version: KpiVersion) -> Reader:
+    return Reader(tenant_id=version.tenant_id, contract_id=version.contract_id, measures=sorted(set(measures_of(version))),
+                  dims=list(version.dimensions or []), filters=dict(version.filters or {}))  # fmt: skip
+
+
+def partials_for(versions: list[KpiVersion], as_of: datetime) -> DailyPartials:
+    """The GDP reads a run of `versions` shares (see `partials`); `drop()` them when done."""
+    readers = [reader_of(v) for v in versions if v.kind != Kind.DERIVED]
+    return DailyPartials(readers, as_of=as_of)
+
+
+def composable(version: KpiVersion) -> bool:
     """Whether the aggregation composes from per-day partial aggregates (not count distinct, not last)."""
     used = {version.aggregation} | ({version.denominator_aggregation} if version.kind == Kind.RATIO else set())
     return not used & {Agg.COUNT_DISTINCT, Agg.LAST}
@@ -243,7 +231,7 @@ def _agg(aggregation: str, wrap: str) -> str:
 def values_sql(
     version: KpiVersion, as_of: datetime, *, buckets: list[int] | None, days: tuple[date, date] | None,
     span: tuple[int, int] | None = None, refs: dict[str, int] | None = None, period_ids: list[int] | None = None,
-    seed: Seed | None = None,
+    partials: DailyPartials, seed: Seed | None = None,
 ) -> tuple[str, list[Any]]:  # fmt: skip
     """The SELECT of storage's SELECT_COLUMNS for the version (restricted to `buckets` when incremental)."""
     names = list(version.dimensions or [])
@@ -254,8 +242,8 @@ def values_sql(
     if version.kind == Kind.DERIVED:
         return derived_sql(version, refs or {}, period_ids)
     if version.kind == Kind.CUMULATIVE:
-        return cumulative_sql(version, as_of, buckets=buckets, days=days, span=span, seed=seed)
-    inner, params = aggregate_sql(version, as_of, buckets=buckets, days=days)
+        return cumulative_sql(version, as_of, buckets=buckets, days=days, span=span, seed=seed, partials=partials)
+    inner, params = aggregate_sql(version, as_of, buckets=buckets, days=days, partials=partials)
     if version.kind == Kind.RATIO:
         measures = f"{divide('a.numerator', 'a.denominator')} AS actual, a.numerator, a.denominator"
     else:
@@ -277,7 +265,7 @@ class Seed:
 
 def cumulative_sql(
     version: KpiVersion, as_of: datetime, *, buckets: list[int] | None, days: tuple[date, date] | None,
-    span: tuple[int, int] | None, seed: Seed | None = None,
+    span: tuple[int, int] | None, partials: DailyPartials, seed: Seed | None = None,
 ) -> tuple[str, list[Any]]:  # fmt: skip
     """Per-period parts accumulated over each target period's window by a self-join on the index.
 
@@ -287,7 +275,8 @@ def cumulative_sql(
     mode = version.cumulative_mode
     part_column = PART.get(mode)
     reads = seed.reads if seed is not None else None
-    base, base_params = aggregate_sql(version, as_of, buckets=reads, days=days, extra_group=part_column, parts=True)
+    base, base_params = aggregate_sql(version, as_of, buckets=reads, days=days, extra_group=part_column, parts=True,
+                                      partials=partials)  # fmt: skip
     if seed is not None and seed.periods:
         seeded, seeded_params = seed_sql(version, seed.periods)
         base, base_params = f"{base} UNION ALL {seeded}", [*base_params, *seeded_params]
@@ -366,28 +355,16 @@ def derived_sql(version: KpiVersion, refs: dict[str, int], period_ids: list[int]
 
 
 # --- what changed since the watermark ---------------------------------------------------------------
-def touched_buckets(version: KpiVersion, since: datetime, as_of: datetime) -> set[int]:
-    """Grain periods (indexes) holding a GDP version of the KPI's source recorded or superseded in
-    (since, as_of]. Candidates come through indexes: the GDPs of batches finished after `since` (or
-    not finished), the versions those batches superseded, and steward overrides."""
-    where, params = source_filter(version)
-    recent = f"SELECT id FROM {BATCH} WHERE tenant_id = %s AND (finished_at IS NULL OR finished_at > %s)"
-    recent_params = [version.tenant_id, db_time(since)]
-    changed_from = "g.recorded_from > %s AND g.recorded_from <= %s"
-    changed_to = "g.recorded_to > %s AND g.recorded_to <= %s"
-    window = [db_time(since), db_time(as_of)]
-    branches = [
-        (f"g.batch_id IN ({recent}) AND {changed_from}", [*recent_params, *window]),
-        (f"g.superseded_by_batch_id IN ({recent}) AND {changed_to}", [*recent_params, *window]),
-        (f"g.overridden_by_id IS NOT NULL AND (({changed_from}) OR ({changed_to}))", [*window, *window]),
-    ]
-    union = " UNION ".join(f"SELECT g.observed_at FROM {GDP} g WHERE {where} AND {cond}" for cond, _ in branches)
-    union_params = [p for _, branch_params in branches for p in (*params, *branch_params)]
+def touched_buckets(version: KpiVersion, since: datetime, partials: DailyPartials) -> set[int]:
+    """Grain periods (indexes) holding a GDP version of the KPI's measures recorded or superseded after
+    `since` (up to the run's as-of): the days come from the run's shared detection (`partials`)."""
+    days = partials.touched_days(reader_of(version), since)
+    if not days:
+        return set()
     bucket = BUCKET[version.level]
-    sql = (f"SELECT DISTINCT d.{bucket} FROM ({union}) x JOIN {PERIOD} d ON d.calendar_id = %s AND d.level = 'day' "
-           f"AND d.start = {day_of('x.observed_at')}")  # fmt: skip
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*union_params, version.calendar_id])
+        cursor.execute(f"SELECT DISTINCT {bucket} FROM {PERIOD} WHERE calendar_id = %s AND level = 'day' "
+                       f"AND start IN ({', '.join(['%s'] * len(days))})", [version.calendar_id, *sorted(days)])  # fmt: skip
         return {row[0] for row in cursor.fetchall() if row[0] is not None}
 
 
@@ -448,7 +425,7 @@ def stored_span(version: KpiVersion) -> tuple[int, int] | None:
 # --- one computation --------------------------------------------------------------------------------
 def compute_version(
     version: KpiVersion, *, as_of: datetime, run_id: Any, computed_at: datetime, full: bool,
-    refs: dict[str, int] | None = None, ref_periods: set[int] | None = None,
+    refs: dict[str, int] | None = None, ref_periods: set[int] | None = None, partials: DailyPartials,
 ) -> Outcome:  # fmt: skip
     """Recompute the version's values as of `as_of` (all of them, or only the touched periods) and
     return what was done. The caller holds the transaction and the version's row lock.
@@ -473,7 +450,7 @@ def compute_version(
             span = data_span(version, as_of) or (0, -1)
         if incremental:
             assert watermark is not None
-            touched = touched_buckets(version, watermark, as_of)
+            touched = touched_buckets(version, watermark, partials)
             if version.kind == Kind.CUMULATIVE:
                 touched = _cumulative_reach(version, touched, span, stored_span(version))
             rows = periods_at(version, touched)
@@ -491,7 +468,7 @@ def compute_version(
     if incremental and postgres():
         _prefer_index_ranges()
     sql, params = values_sql(version, as_of, buckets=buckets, days=days, span=span, refs=refs, period_ids=period_ids,
-                             seed=seed)  # fmt: skip
+                             seed=seed, partials=partials)  # fmt: skip
     outcome.deleted, outcome.values = kpi_values_replace(
         tenant_id=version.tenant_id, kpi_key=version.definition.key, kpi_version_id=version.pk,
         period_ids=period_ids, select_sql=sql, params=params, as_of=as_of, run_id=run_id, computed_at=computed_at,

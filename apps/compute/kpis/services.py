@@ -551,26 +551,32 @@ def kpi_compute(
     recomputed: dict[str, tuple[datetime | None, list[int] | None]] = {}
     failed: set[str] = set()
     first_error: Exception | None = None
-    for version in plan:
-        key = version.definition.key
-        refs = engine.derived_refs(version)
-        run = PipelineRun.objects.create(tenant_id=version.tenant_id, job=f"kpi:{key}"[:100],
-                                         counts={"trigger": trigger, "as_of": as_of.isoformat()})  # fmt: skip
-        runs.append(run)
-        if failed & set(refs):
-            _finish_run(run, failed=True, error=f"Not computed: {', '.join(sorted(failed & set(refs)))} failed.")
-            failed.add(key)
-            continue
-        try:
-            counts = _compute_one(version, as_of=as_of, run=run, full=full, refs=refs, recomputed=recomputed)
-        except Exception as exc:  # recorded on the run; raised after the other KPIs
-            logger.exception("KPI %s failed to compute", key)
-            _finish_run(run, failed=True, error=f"{type(exc).__name__}: {exc}"[:4000])
-            failed.add(key)
-            first_error = first_error or exc
-            continue
-        run.counts.update(counts)
-        _finish_run(run, failed=False)
+    partials = engine.partials_for(plan, as_of)
+    try:
+        for version in plan:
+            key = version.definition.key
+            refs = engine.derived_refs(version)
+            run = PipelineRun.objects.create(tenant_id=version.tenant_id, job=f"kpi:{key}"[:100],
+                                             counts={"trigger": trigger, "as_of": as_of.isoformat()})  # fmt: skip
+            runs.append(run)
+            if failed & set(refs):
+                _finish_run(run, failed=True, error=f"Not computed: {', '.join(sorted(failed & set(refs)))} failed.")
+                failed.add(key)
+                continue
+            try:
+                counts = _compute_one(version, as_of=as_of, run=run, full=full, refs=refs, recomputed=recomputed,
+                                      partials=partials)  # fmt: skip
+            except Exception as exc:  # recorded on the run; raised after the other KPIs
+                logger.exception("KPI %s failed to compute", key)
+                _finish_run(run, failed=True, error=f"{type(exc).__name__}: {exc}"[:4000])
+                failed.add(key)
+                first_error = first_error or exc
+                partials.reset()  # its rollback undid what it added to them
+                continue
+            run.counts.update(counts)
+            _finish_run(run, failed=False)
+    finally:
+        partials.drop()
     if first_error is not None:
         raise first_error
     return runs
@@ -578,7 +584,7 @@ def kpi_compute(
 
 def _compute_one(
     version: KpiVersion, *, as_of: datetime, run: PipelineRun, full: bool, refs: list[str],
-    recomputed: dict[str, tuple[datetime | None, list[int] | None]],
+    recomputed: dict[str, tuple[datetime | None, list[int] | None]], partials: engine.DailyPartials,
 ) -> dict[str, Any]:  # fmt: skip
     with transaction.atomic():
         version = _locked(version)
@@ -600,7 +606,7 @@ def _compute_one(
         watermark = version.computed_as_of
         now = timezone.now()
         outcome = engine.compute_version(version, as_of=as_of, run_id=run.run_id, computed_at=now, full=full,
-                                         refs=ref_versions, ref_periods=ref_periods)  # fmt: skip
+                                         refs=ref_versions, ref_periods=ref_periods, partials=partials)  # fmt: skip
         changes = _stamp_targets(version, before, run_id=run.run_id)
         version.computed_as_of, version.computed_at = as_of, now
         version.save(update_fields=["computed_as_of", "computed_at", "updated_at"])
