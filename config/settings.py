@@ -129,7 +129,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache ----------------------------------------------------------------------------
 CACHE_URL = env_str("AURUM_CACHE_URL")
 if CACHE_URL.startswith(("redis://", "rediss://")):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    CACHES = {"default": {"BACKEND": "apps.kernel.cache.RedisCache", "LOCATION": CACHE_URL}}
 elif CACHE_URL:
     raise ImproperlyConfigured(f"AURUM_CACHE_URL={CACHE_URL!r}: only redis:// URLs are supported")
 else:
@@ -306,6 +306,7 @@ AURUM_OPENLINEAGE_URL = env_str("AURUM_OPENLINEAGE_URL")
 # Read API responses (catalog lists, KPI values) are served from the cache for up to this many
 # seconds, unless the tenant changed since (apps/kernel/api/readcache.py); 0 turns it off.
 AURUM_API_READ_CACHE_SECONDS = env_int("AURUM_API_READ_CACHE_SECONDS", 10)
+AURUM_API_READ_CACHE_MB = env_int("AURUM_API_READ_CACHE_MB", 32)  # per worker process
 # An authenticated API token's context is reused for up to this many seconds, unless a token,
 # membership, user or tenant changed since (apps/access/tokencache.py); 0 turns it off. Off by
 # default without a shared cache: another process would not hear of a revocation.

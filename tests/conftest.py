@@ -19,6 +19,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from apps.kernel.localcache import clear_all
 from apps.kernel.roles import RoleChoices
 from config.celery import app as celery_app
 from tests.factories import ApiTokenFactory, MembershipFactory, TenantFactory, UserFactory
@@ -75,6 +76,7 @@ def _fast_password_hashing(settings: Any) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     cache.clear()  # rate-limit counters must not leak from one test into the next
+    clear_all()  # nor cached tokens and reads (SQLite reuses the ids of rolled-back rows)
 
 
 @pytest.fixture

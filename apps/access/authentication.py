@@ -10,6 +10,7 @@ from rest_framework import authentication, exceptions
 
 from apps.access import services, tokencache
 from apps.access.context import context_for_token
+from apps.kernel.api.readcache import generations_memo
 from apps.kernel.logcontext import bind
 
 INVALID_TOKEN = "Invalid, expired or revoked token."  # noqa: S105  (a message, not a secret)
@@ -43,7 +44,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return self.authenticate_token(request, raw)
 
     def authenticate_token(self, request: Any, raw: str) -> tuple[Any, Any]:
-        context = tokencache.cached_context(raw, lambda: _token_context(raw))
+        context = tokencache.cached_context(raw, lambda: _token_context(raw), generations_memo(request))
         if context is None:  # a cached token that has expired since
             raise exceptions.AuthenticationFailed(INVALID_TOKEN)
         bind(user=context.user.get_username(), tenant=context.tenant.slug)

@@ -226,7 +226,7 @@ class TestTokenCache:
                                                  expires_at=timezone.now() + timedelta(hours=1))  # fmt: skip
         client = bearer(plain)
         assert client.get(self.URL).status_code == 200  # now cached
-        return {"user": user, "token": token, "client": client}
+        return {"user": user, "token": token, "client": client, "plain": plain}
 
     def test_a_cached_token_costs_no_query_of_its_own(self, used):
         from django.db import connection
@@ -236,6 +236,17 @@ class TestTokenCache:
             assert used["client"].get(self.URL).status_code == 200
         assert not [q for q in queries.captured_queries if "access_apitoken" in q["sql"]]
         assert not [q for q in queries.captured_queries if "host_membership" in q["sql"]]
+
+    def test_each_request_gets_its_own_user_and_token_objects(self, used):
+        from apps.access import tokencache
+
+        def build():
+            raise AssertionError("the context was cached by the first request")
+
+        first = tokencache.cached_context(used["plain"], build)
+        second = tokencache.cached_context(used["plain"], build)
+        assert first.user.pk == second.user.pk == used["user"].pk and first.token.pk == second.token.pk
+        assert first.user is not second.user and first.token is not second.token and first.tenant is not second.tenant
 
     def test_revocation(self, used):
         services.api_token_revoke(actor=used["user"], token=used["token"])

@@ -13,8 +13,12 @@ successful GET and serves it again while both hold:
 
 Authentication, permissions and throttling run on every request, before the cache is asked. The
 key holds the tenant, the audience (`read_cache_audience`: what this reader may see), the host,
-path, query string and media type. With Redis (`AURUM_CACHE_URL`) the cache and the generations are
-shared by every process; the embedded local-memory cache is per process.
+path, query string and media type.
+
+Bodies are kept in the process (`READS`, up to `AURUM_API_READ_CACHE_MB`, default 32, per process):
+each worker builds a body once, and serving it again costs no round trip and no unpickling. The
+generations live in the shared cache (Redis with `AURUM_CACHE_URL`; without it, per process), read
+in the same round trip as the token check's (see `apps.access.tokencache`).
 """
 
 from __future__ import annotations
@@ -25,18 +29,29 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse
 
-from apps.kernel.generations import cache_entry, cached_entry, generation_move
+from apps.kernel.generations import cache_entry, cached_entry, generation_move, generations_read
+from apps.kernel.localcache import LocalStore
 
 PREFIX = "aurum:read"
+READS = LocalStore(max_bytes=int(getattr(settings, "AURUM_API_READ_CACHE_MB", 32)) * 1024 * 1024)
 
 
-def _generation_key(tenant_id: Any) -> str:
+def generation_key(tenant_id: Any) -> str:
     return f"{PREFIX}:generation:{tenant_id}"
+
+
+def generations_memo(request: Any) -> dict[str, Any]:
+    """The request's generation counters read so far (see `apps.kernel.generations`)."""
+    django_request = getattr(request, "_request", request)
+    memo = getattr(django_request, "aurum_generations", None)
+    if memo is None:
+        memo = django_request.aurum_generations = {}
+    return memo
 
 
 def tenant_changed(tenant_id: Any) -> None:
     """Drop every cached read of the tenant (by moving its generation on); never raises."""
-    generation_move(_generation_key(tenant_id))
+    generation_move(generation_key(tenant_id))
 
 
 def _seconds() -> int:
@@ -61,14 +76,15 @@ class CachedReadMixin:
             f"{PREFIX}:{self.read_cache_scope}:{tenant_id}:{self.read_cache_audience()}:"
             + hashlib.sha256(raw.encode()).hexdigest()
         )
-        looked = cached_entry(key, _generation_key(tenant_id), seconds)
-        if looked is None:  # the cache is unreachable: build every response
+        generations = generations_read([generation_key(tenant_id)], generations_memo(request))
+        if generations is None:  # the cache is unreachable: build every response
             return build()
-        entry, generation, now = looked
+        generation = generations[generation_key(tenant_id)]
+        entry, now = cached_entry(READS, key, generation, seconds)
         if entry is not None:
             return self._replay(entry, now)
         response = build()
-        self._read_cache_pending = (key, generation, now, seconds)
+        self._read_cache_pending = (key, generation, now)
         return response
 
     def _replay(self, entry: dict[str, Any], now: float) -> HttpResponse:
@@ -88,8 +104,8 @@ class CachedReadMixin:
         pending = getattr(self, "_read_cache_pending", None)
         if pending is not None and response.status_code == 200 and hasattr(response, "render"):
             self._read_cache_pending = None
-            key, generation, at, seconds = pending
+            key, generation, at = pending
             response.render()
-            cache_entry(key, generation, at, seconds, body=response.content, content_type=response["Content-Type"],
-                        view_state=self.read_cache_view_state())  # fmt: skip
+            cache_entry(READS, key, generation, at, len(response.content) + len(key), body=response.content,
+                        content_type=response["Content-Type"], view_state=self.read_cache_view_state())  # fmt: skip
         return response
