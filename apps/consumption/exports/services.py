@@ -41,7 +41,7 @@ from apps.runtime.events import publish_event
 
 logger = logging.getLogger(__name__)
 
-FETCH_CHUNK = 5000
+FETCH_CHUNK = 2000  # rows a server-side cursor round trip brings: a few MB of Python objects at most
 MASK = "***"
 RESERVED_PARAMETERS = ("format", "fields")
 SIGNER_SALT = "aurum.consumption.exports.download"
