@@ -1,5 +1,5 @@
-"""Reading Golden Data Points for KPIs: the as-of predicate, a GDP's day, and per-day partial
-aggregates built once per run and shared by its KPIs.
+"""Reading Golden Data Points for KPIs: the as-of predicate, a GDP's day, and what a run reads once
+for all its KPIs: per-day partial aggregates and, when incremental, the days that changed.
 
 A composable KPI (sums, counts, minimums, maximums, averages and ratios of those; see
 `engine.composable`) is aggregated from per-day partials: per day, measure and dimension set, the
@@ -15,6 +15,9 @@ KPI asks for a day range (None: every day) and only the days not read yet are re
 
 Each KPI of a run is its own transaction; one that fails rolls back what it added to a table, so
 the run then forgets every table (`reset`) and rebuilds what a later KPI asks for.
+
+Change detection (`touched_days`) likewise runs once per contract and watermark, for the measures of
+all the run's KPIs on the contract together.
 """
 
 # ruff: noqa: S608  (SQL is assembled from constant table and column names; every value is a parameter)
@@ -96,7 +99,8 @@ class _Table:
 
 
 class DailyPartials:
-    """The run's partials tables: one per contract its (composable) KPIs' `readers` read."""
+    """What a run reads once: one partials table per contract its KPIs' `readers` read (shaped for all
+    of them; only composable KPIs fill and read it), and the touched days per contract and watermark."""
 
     def __init__(self, readers: list[Reader], *, as_of: datetime) -> None:
         self._as_of = as_of

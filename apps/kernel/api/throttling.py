@@ -1,9 +1,9 @@
 """Rate limits per principal: one bucket per API token, else per user, else per client address.
 
 Fixed windows (`AURUM_API_RATE` requests per second/minute/hour/day, counted from the window's
-start), one cache round trip a request (with Redis, a pipelined SET NX EX and INCR). DRF's own SimpleRateThrottle keeps the time of every
-request of the window in one cache value that it reads and writes whole on each request, so its
-cost grows with the rate. A fixed window lets a client spend up to twice the rate across a window
+start), one cache round trip a request (with Redis, a pipelined SET NX EX and INCR). DRF's own
+SimpleRateThrottle keeps the time of every request of the window in one cache value that it reads
+and writes whole on each request, so its cost grows with the rate. A fixed window lets a client spend up to twice the rate across a window
 boundary; that is the usual trade for a counter.
 """
 
