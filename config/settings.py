@@ -315,6 +315,10 @@ AURUM_TOKEN_CACHE_SECONDS = env_int("AURUM_TOKEN_CACHE_SECONDS", 30 if CACHE_URL
 # file; its signed download link is valid this many seconds.
 AURUM_EXPORT_STREAM_MAX_ROWS = env_int("AURUM_EXPORT_STREAM_MAX_ROWS", 100_000)
 AURUM_EXPORT_LINK_MAX_AGE = env_int("AURUM_EXPORT_LINK_MAX_AGE", 3600)
+# Retention: background export files are deleted this many days after they were written (the job
+# stays, as expired), finished webhook deliveries this many days after their last attempt.
+AURUM_EXPORT_FILE_DAYS = env_int("AURUM_EXPORT_FILE_DAYS", 7)
+AURUM_WEBHOOK_DELIVERY_DAYS = env_int("AURUM_WEBHOOK_DELIVERY_DAYS", 30)
 # Webhooks: request timeout, attempts per message (retries with backoff from the base delay up to
 # the cap), failed messages in a row before an endpoint is disabled, rotation grace period.
 AURUM_WEBHOOK_TIMEOUT_SECONDS = env_int("AURUM_WEBHOOK_TIMEOUT_SECONDS", 15)

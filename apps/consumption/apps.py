@@ -96,10 +96,20 @@ class ConsumptionConfig(ModuleAppConfig):
                 "apps.consumption.kpis.selectors.kpi_values_published",
                 "apps.consumption.kpis.selectors.kpi_standings",
             ),
-            tasks=("consumption.deliver_webhook", "consumption.retry_webhooks", "consumption.run_export"),
+            tasks=(
+                "consumption.deliver_webhook",
+                "consumption.retry_webhooks",
+                "consumption.run_export",
+                "consumption.prune_exports",
+                "consumption.prune_webhook_deliveries",
+            ),
         ),
         depends_on=("storage", "host", "access", "security", "utilities", "runtime"),
-        schedules=(Schedule("Webhook retries", "consumption.retry_webhooks", every_seconds=15),),
+        schedules=(
+            Schedule("Webhook retries", "consumption.retry_webhooks", every_seconds=15),
+            Schedule("Export file retention", "consumption.prune_exports", every_seconds=3600),
+            Schedule("Webhook delivery retention", "consumption.prune_webhook_deliveries", every_seconds=3600),
+        ),
     )
 
     def ready(self) -> None:

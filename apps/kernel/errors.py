@@ -40,3 +40,11 @@ class ForbiddenError(DomainError):
     status_code = 403
     slug = "forbidden"
     title = "Forbidden"
+
+
+class GoneError(DomainError):
+    """410: what was asked for existed and was removed on purpose (e.g. an export file past retention)."""
+
+    status_code = 410
+    slug = "gone"
+    title = "Gone"

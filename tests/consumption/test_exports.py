@@ -296,6 +296,40 @@ class TestJobs:
         assert response.status_code == 409 and response.json()["type"] == "urn:aurum:problem:not-ready"
 
 
+class TestRetention:
+    """Background export files are deleted after AURUM_EXPORT_FILE_DAYS; the job stays, as expired."""
+
+    @pytest.fixture
+    def job(self, client, rows, settings, django_capture_on_commit_callbacks):
+        settings.AURUM_EXPORT_STREAM_MAX_ROWS = 1
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.get(URL, {"format": "csv"})
+        return ExportJob.objects.get(pk=response.json()["id"])
+
+    def test_a_file_past_retention_is_deleted_and_its_link_answers_gone(self, client, job, settings):
+        from django.core.files.storage import default_storage
+        from django.utils import timezone
+
+        url = client.get(f"/api/v1/export-jobs/{job.pk}/").json()["download_url"]
+        name, checksum = job.file.name, job.checksum
+        assert services.export_files_prune(now=timezone.now() + timedelta(days=6)) == 0  # younger than 7 days
+        assert services.export_files_prune(now=timezone.now() + timedelta(days=8)) == 1
+        job.refresh_from_db()
+        assert job.status == "expired" and not job.file and job.checksum == checksum and job.row_count
+        assert not default_storage.exists(name)
+        response = client.get(url)
+        assert response.status_code == 410 and response.json()["type"] == "urn:aurum:problem:export-expired"
+        assert services.export_files_prune(now=timezone.now() + timedelta(days=30)) == 0  # nothing left to delete
+
+    def test_the_beat_job_records_what_it_deleted(self, job):
+        from apps.consumption.exports.tasks import prune_exports
+        from apps.runtime.models import JobRun
+
+        ExportJob.objects.filter(pk=job.pk).update(finished_at=job.finished_at - timedelta(days=8))
+        assert prune_exports() == 1
+        assert JobRun.objects.get(task="consumption.prune_exports").detail == {"files_deleted": 1}
+
+
 class TestPolicies:
     def test_every_unmet_condition_is_named(self, client, rows, tenant_a):
         policy(tenant_a, "export_control", {"allowed_formats": ["parquet"], "max_rows": 2,

@@ -778,3 +778,26 @@ def test_unknown_attributes_are_refused_on_update(endpoint_at, steward):
 
     with pytest.raises(ValidationError):
         services.webhook_endpoint_update(actor=steward, endpoint=endpoint, secret="whsec_mine")
+
+
+class TestRetention:
+    """Finished deliveries go after AURUM_WEBHOOK_DELIVERY_DAYS with their attempts; pending ones stay."""
+
+    def test_finished_deliveries_past_retention_are_deleted(self, tenant_a):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from apps.consumption.webhooks import services
+        from apps.consumption.webhooks.models import WebhookAttempt, WebhookDelivery
+        from tests.factories import WebhookDeliveryFactory, WebhookEndpointFactory
+
+        endpoint = WebhookEndpointFactory(tenant=tenant_a)
+        failed, succeeded, pending, recent = (WebhookDeliveryFactory(endpoint=endpoint, status=status)
+                                              for status in ("failed", "succeeded", "pending", "succeeded"))  # fmt: skip
+        WebhookAttempt.objects.create(delivery=failed, number=1, started_at=timezone.now(), status_code=500)
+        old = timezone.now() - timedelta(days=31)
+        WebhookDelivery.objects.filter(pk__in=[failed.pk, succeeded.pk, pending.pk]).update(updated_at=old)
+        assert services.webhook_deliveries_prune() == 2
+        assert set(WebhookDelivery.objects.values_list("pk", flat=True)) == {pending.pk, recent.pk}
+        assert not WebhookAttempt.objects.filter(delivery_id=failed.pk).exists()

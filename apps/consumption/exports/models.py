@@ -26,6 +26,7 @@ class ExportStatusChoices(models.TextChoices):
     RUNNING = "running", "Running"
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
+    EXPIRED = "expired", "Expired (file deleted after AURUM_EXPORT_FILE_DAYS)"
 
 
 def export_upload_to(job: ExportJob, filename: str) -> str:

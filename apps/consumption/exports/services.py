@@ -20,6 +20,7 @@ import logging
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +37,7 @@ from apps.consumption.exports.models import ExportFormatChoices, ExportJob, Expo
 from apps.consumption.exports.pgcopy import CopyCsv, copyable
 from apps.consumption.exports.writers import WRITERS, XLSX_MAX_ROWS
 from apps.host.policies.evaluation import PolicySubject, evaluate
-from apps.kernel.errors import ConflictError, DomainError, ForbiddenError
+from apps.kernel.errors import ConflictError, DomainError, ForbiddenError, GoneError
 from apps.runtime.events import publish_event
 
 logger = logging.getLogger(__name__)
@@ -369,6 +370,21 @@ def _signer() -> signing.TimestampSigner:
     return signing.TimestampSigner(salt=SIGNER_SALT)
 
 
+def export_files_prune(*, now: datetime | None = None) -> int:
+    """Delete the files of background exports finished more than AURUM_EXPORT_FILE_DAYS ago (every
+    tenant; the beat job `consumption.prune_exports`). Each job stays, with its rows, checksum and
+    requester, as `expired`. Returns the number of files deleted."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.AURUM_EXPORT_FILE_DAYS)
+    old = ExportJob.objects.filter(status=ExportStatusChoices.COMPLETED, finished_at__lt=cutoff).exclude(file="")
+    pruned = 0
+    for job in old.iterator():
+        job.file.delete(save=False)  # a file already gone from storage is fine
+        job.status = ExportStatusChoices.EXPIRED
+        job.save(update_fields=["file", "status", "updated_at"])
+        pruned += 1
+    return pruned
+
+
 def export_download_token(*, job: ExportJob) -> str:
     """A token naming the job and its tenant, valid for AURUM_EXPORT_LINK_MAX_AGE seconds."""
     return _signer().sign(f"{job.pk}:{job.tenant_id}")
@@ -387,6 +403,9 @@ def export_download_check(*, job: ExportJob, tenant: Any, token: str) -> None:
         raise ForbiddenError("This download link is not valid.", slug="invalid-link", title="Invalid link") from None
     if value != f"{job.pk}:{getattr(tenant, 'pk', None)}":
         raise ForbiddenError("This download link is for another export.", slug="invalid-link", title="Invalid link")
+    if job.status == ExportStatusChoices.EXPIRED:
+        raise GoneError(f"Export {job.pk}'s file was deleted {settings.AURUM_EXPORT_FILE_DAYS} days after it was "
+                        "written; run the export again.", slug="export-expired", title="Export expired")  # fmt: skip
     if job.status != ExportStatusChoices.COMPLETED or not job.file:
         raise ConflictError(f"Export {job.pk} has no file to download (status {job.status}).", slug="not-ready",
                             current_status=job.status)  # fmt: skip

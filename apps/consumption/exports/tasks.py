@@ -7,6 +7,7 @@ from django.db import OperationalError
 
 from apps.consumption.exports import services
 from apps.runtime.backoff import backoff_seconds
+from apps.runtime.services import job_run
 
 
 @shared_task(bind=True, name="consumption.run_export", max_retries=5)
@@ -17,3 +18,12 @@ def run_export(self, job_id: int) -> str:
         return services.export_job_run(job_id).status
     except OperationalError as exc:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+
+
+@shared_task(name="consumption.prune_exports")
+def prune_exports() -> int:
+    """Beat job: delete export files past AURUM_EXPORT_FILE_DAYS (their jobs stay, as expired)."""
+    with job_run("consumption.prune_exports") as run:
+        count = services.export_files_prune()
+        run.detail = {"files_deleted": count}
+    return count

@@ -6,99 +6,216 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        ('host', '0004_datacontract_survivorship'),
-        ('runtime', '0001_initial'),
+        ("host", "0004_datacontract_survivorship"),
+        ("runtime", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookEndpoint',
+            name="WebhookEndpoint",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='host.tenant')),
-                ('url', models.URLField(help_text='Where messages are POSTed (http or https).', max_length=2000)),
-                ('description', models.CharField(blank=True, max_length=500)),
-                ('event_types', models.JSONField(blank=True, default=list, help_text='The event types sent to this endpoint: kpi.published, kpi.restated, kpi.status_changed, contract.activated, batch.completed, period.closed, webhook.test.')),
-                ('secret', models.CharField(editable=False, max_length=120)),
-                ('previous_secret', models.CharField(blank=True, editable=False, max_length=120)),
-                ('previous_secret_expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('active', models.BooleanField(default=True)),
-                ('disabled_reason', models.CharField(blank=True, max_length=500)),
-                ('disabled_at', models.DateTimeField(blank=True, null=True)),
-                ('consecutive_failures', models.PositiveIntegerField(default=0, editable=False, help_text='Failed deliveries in a row; reset by a success.')),
-                ('created_by', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="+", to="host.tenant"),
+                ),
+                ("url", models.URLField(help_text="Where messages are POSTed (http or https).", max_length=2000)),
+                ("description", models.CharField(blank=True, max_length=500)),
+                (
+                    "event_types",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="The event types sent to this endpoint: kpi.published, kpi.restated, kpi.status_changed, contract.activated, batch.completed, period.closed, webhook.test.",
+                    ),
+                ),
+                ("secret", models.CharField(editable=False, max_length=120)),
+                ("previous_secret", models.CharField(blank=True, editable=False, max_length=120)),
+                ("previous_secret_expires_at", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("active", models.BooleanField(default=True)),
+                ("disabled_reason", models.CharField(blank=True, max_length=500)),
+                ("disabled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "consecutive_failures",
+                    models.PositiveIntegerField(
+                        default=0, editable=False, help_text="Failed deliveries in a row; reset by a success."
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'webhook endpoint',
-                'ordering': ['-created_at', '-pk'],
+                "verbose_name": "webhook endpoint",
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='host.tenant')),
-                ('endpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='consumption.webhookendpoint')),
-                ('event', models.ForeignKey(blank=True, editable=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='runtime.domainevent')),
-                ('event_type', models.CharField(choices=[('kpi.published', 'KPI published'), ('kpi.restated', 'KPI restated'), ('kpi.status_changed', 'KPI status changed'), ('contract.activated', 'Contract activated'), ('batch.completed', 'Batch completed'), ('period.closed', 'Period closed'), ('webhook.test', 'Test message')], max_length=50)),
-                ('message_id', models.CharField(editable=False, max_length=40, unique=True)),
-                ('body', models.TextField(editable=False, help_text='The JSON sent, byte for byte (it is what is signed).')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='pending', max_length=20)),
-                ('attempt_count', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, help_text='When the next attempt is due.', null=True)),
-                ('last_status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('requested_by', models.ForeignKey(blank=True, editable=False, help_text='Who asked for the pending attempt (a redelivery or a test); empty for automatic ones.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "tenant",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="+", to="host.tenant"),
+                ),
+                (
+                    "endpoint",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="consumption.webhookendpoint",
+                    ),
+                ),
+                (
+                    "event",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="runtime.domainevent",
+                    ),
+                ),
+                (
+                    "event_type",
+                    models.CharField(
+                        choices=[
+                            ("kpi.published", "KPI published"),
+                            ("kpi.restated", "KPI restated"),
+                            ("kpi.status_changed", "KPI status changed"),
+                            ("contract.activated", "Contract activated"),
+                            ("batch.completed", "Batch completed"),
+                            ("period.closed", "Period closed"),
+                            ("webhook.test", "Test message"),
+                        ],
+                        max_length=50,
+                    ),
+                ),
+                ("message_id", models.CharField(editable=False, max_length=40, unique=True)),
+                (
+                    "body",
+                    models.TextField(editable=False, help_text="The JSON sent, byte for byte (it is what is signed)."),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("succeeded", "Succeeded"), ("failed", "Failed")],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("attempt_count", models.PositiveIntegerField(default=0)),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(blank=True, help_text="When the next attempt is due.", null=True),
+                ),
+                ("last_status_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        editable=False,
+                        help_text="Who asked for the pending attempt (a redelivery or a test); empty for automatic ones.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'webhook delivery',
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-created_at', '-pk'],
+                "verbose_name": "webhook delivery",
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookAttempt',
+            name="WebhookAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delivery', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='consumption.webhookdelivery')),
-                ('number', models.PositiveIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('latency_ms', models.PositiveIntegerField(default=0)),
-                ('response_excerpt', models.TextField(blank=True, help_text="The start of the answer's body (at most 1 KB).")),
-                ('error', models.TextField(blank=True)),
-                ('succeeded', models.BooleanField(default=False)),
-                ('requested_by', models.ForeignKey(blank=True, help_text='Who asked for this attempt (a redelivery or a test); empty for automatic attempts.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "delivery",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="attempts",
+                        to="consumption.webhookdelivery",
+                    ),
+                ),
+                ("number", models.PositiveIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("status_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("latency_ms", models.PositiveIntegerField(default=0)),
+                (
+                    "response_excerpt",
+                    models.TextField(blank=True, help_text="The start of the answer's body (at most 1 KB)."),
+                ),
+                ("error", models.TextField(blank=True)),
+                ("succeeded", models.BooleanField(default=False)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Who asked for this attempt (a redelivery or a test); empty for automatic attempts.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'webhook attempt',
-                'ordering': ['delivery', 'number'],
+                "verbose_name": "webhook attempt",
+                "ordering": ["delivery", "number"],
             },
         ),
         migrations.AddConstraint(
-            model_name='webhookendpoint',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('previous_secret', ''), ('previous_secret_expires_at__isnull', True)), models.Q(models.Q(('previous_secret', ''), _negated=True), ('previous_secret_expires_at__isnull', False)), _connector='OR'), name='consumption_webhookendpoint_previous_secret_expiry'),
+            model_name="webhookendpoint",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("previous_secret", ""), ("previous_secret_expires_at__isnull", True)),
+                    models.Q(
+                        models.Q(("previous_secret", ""), _negated=True), ("previous_secret_expires_at__isnull", False)
+                    ),
+                    _connector="OR",
+                ),
+                name="consumption_webhookendpoint_previous_secret_expiry",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='webhookdelivery',
-            constraint=models.UniqueConstraint(condition=models.Q(('event__isnull', False)), fields=('endpoint', 'event'), name='consumption_webhookdelivery_once'),
+            model_name="webhookdelivery",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("event__isnull", False)),
+                fields=("endpoint", "event"),
+                name="consumption_webhookdelivery_once",
+            ),
         ),
         migrations.AddIndex(
-            model_name='webhookdelivery',
-            index=models.Index(fields=['status', 'next_attempt_at'], name='consumption_webhook_due'),
+            model_name="webhookdelivery",
+            index=models.Index(fields=["status", "next_attempt_at"], name="consumption_webhook_due"),
         ),
         migrations.AddConstraint(
-            model_name='webhookattempt',
-            constraint=models.UniqueConstraint(fields=('delivery', 'number'), name='consumption_webhookattempt_unique_number'),
+            model_name="webhookattempt",
+            constraint=models.UniqueConstraint(
+                fields=("delivery", "number"), name="consumption_webhookattempt_unique_number"
+            ),
         ),
     ]

@@ -7,40 +7,100 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consumption', '0002_catalog'),
-        ('host', '0004_datacontract_survivorship'),
+        ("consumption", "0002_catalog"),
+        ("host", "0004_datacontract_survivorship"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ExportJob',
+            name="ExportJob",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('dataset', models.CharField(help_text="Name of the exported dataset, e.g. 'gdps'.", max_length=64)),
-                ('format', models.CharField(choices=[('csv', 'CSV'), ('json', 'JSON array'), ('ndjson', 'NDJSON (one JSON object per line)'), ('parquet', 'Apache Parquet'), ('xlsx', 'Excel workbook (XLSX)')], max_length=8)),
-                ('mode', models.CharField(choices=[('stream', 'Streamed in the response'), ('job', 'Background job, downloaded by a signed link')], max_length=8)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('completed', 'Completed'), ('failed', 'Failed')], db_index=True, default='pending', max_length=12)),
-                ('filters', models.JSONField(blank=True, default=dict, help_text='The query parameters that chose the rows.')),
-                ('columns', models.JSONField(blank=True, default=list, help_text='The columns written, in order.')),
-                ('treatments', models.JSONField(blank=True, default=dict, help_text='What the export policies changed: fields excluded or masked per contract.')),
-                ('row_count', models.BigIntegerField(blank=True, help_text='Rows written.', null=True)),
-                ('checksum', models.CharField(blank=True, help_text='SHA-256 of the bytes written.', max_length=64)),
-                ('size_bytes', models.BigIntegerField(default=0)),
-                ('file', models.FileField(blank=True, max_length=500, upload_to=apps.consumption.exports.models.export_upload_to)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('error', models.TextField(blank=True)),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('tenant', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='host.tenant')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("dataset", models.CharField(help_text="Name of the exported dataset, e.g. 'gdps'.", max_length=64)),
+                (
+                    "format",
+                    models.CharField(
+                        choices=[
+                            ("csv", "CSV"),
+                            ("json", "JSON array"),
+                            ("ndjson", "NDJSON (one JSON object per line)"),
+                            ("parquet", "Apache Parquet"),
+                            ("xlsx", "Excel workbook (XLSX)"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[
+                            ("stream", "Streamed in the response"),
+                            ("job", "Background job, downloaded by a signed link"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("completed", "Completed"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "filters",
+                    models.JSONField(blank=True, default=dict, help_text="The query parameters that chose the rows."),
+                ),
+                ("columns", models.JSONField(blank=True, default=list, help_text="The columns written, in order.")),
+                (
+                    "treatments",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text="What the export policies changed: fields excluded or masked per contract.",
+                    ),
+                ),
+                ("row_count", models.BigIntegerField(blank=True, help_text="Rows written.", null=True)),
+                ("checksum", models.CharField(blank=True, help_text="SHA-256 of the bytes written.", max_length=64)),
+                ("size_bytes", models.BigIntegerField(default=0)),
+                (
+                    "file",
+                    models.FileField(
+                        blank=True, max_length=500, upload_to=apps.consumption.exports.models.export_upload_to
+                    ),
+                ),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("error", models.TextField(blank=True)),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "tenant",
+                    models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name="+", to="host.tenant"),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['tenant', '-created_at'], name='consumption_export_by_tenant')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["tenant", "-created_at"], name="consumption_export_by_tenant")],
             },
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('consumption', '0003_exports'),
+        ("consumption", "0003_exports"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dataproduct',
-            name='kpis',
-            field=models.JSONField(blank=True, default=list, help_text="Keys of the KPIs of a KPI set, e.g. ['net-sales', 'margin']."),
+            model_name="dataproduct",
+            name="kpis",
+            field=models.JSONField(
+                blank=True, default=list, help_text="Keys of the KPIs of a KPI set, e.g. ['net-sales', 'margin']."
+            ),
         ),
     ]

@@ -533,6 +533,16 @@ def _mail_admins_about(endpoint_id: int) -> int:
     return len(recipients)
 
 
+def webhook_deliveries_prune(*, now: dt.datetime | None = None) -> int:
+    """Delete the finished (succeeded or failed) deliveries, with their attempts, whose last change is
+    more than AURUM_WEBHOOK_DELIVERY_DAYS old (every tenant; the beat job
+    `consumption.prune_webhook_deliveries`). Pending ones stay whatever their age. Returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.AURUM_WEBHOOK_DELIVERY_DAYS)
+    old = WebhookDelivery.objects.filter(status__in=[Status.SUCCEEDED, Status.FAILED], updated_at__lt=cutoff)
+    _, per_model = old.delete()
+    return per_model.get(WebhookDelivery._meta.label, 0)
+
+
 def webhook_deliveries_retry_due(*, limit: int = 500) -> int:
     """Enqueue an attempt of each pending delivery that is due, endpoints enabled; returns how many.
 

@@ -26,3 +26,12 @@ def retry_webhooks() -> int:
         count = services.webhook_deliveries_retry_due()
         run.detail = {"enqueued": count}
     return count
+
+
+@shared_task(name="consumption.prune_webhook_deliveries")
+def prune_webhook_deliveries() -> int:
+    """Beat job: delete finished deliveries (and their attempts) past AURUM_WEBHOOK_DELIVERY_DAYS."""
+    with job_run("consumption.prune_webhook_deliveries") as run:
+        count = services.webhook_deliveries_prune()
+        run.detail = {"deliveries_deleted": count}
+    return count
