@@ -242,6 +242,15 @@ class TestCopyPath:
         assert job.status == "failed" and job.row_count >= 1
 
 
+@pytest.fixture
+def job(client, rows, settings, django_capture_on_commit_callbacks):
+    """A background export job, completed, with its file."""
+    settings.AURUM_EXPORT_STREAM_MAX_ROWS = 1
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(URL, {"format": "json"})
+    return ExportJob.objects.get(pk=response.json()["id"])
+
+
 class TestJobs:
     def test_above_the_threshold_a_job_writes_a_file_behind_a_signed_link(
         self, client, rows, settings, django_capture_on_commit_callbacks
@@ -263,13 +272,6 @@ class TestJobs:
         response = client.get(URL, {"format": "csv"})
         assert response.status_code == 200 and response.streaming
         body(response)
-
-    @pytest.fixture
-    def job(self, client, rows, settings, django_capture_on_commit_callbacks):
-        settings.AURUM_EXPORT_STREAM_MAX_ROWS = 1
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.get(URL, {"format": "json"})
-        return ExportJob.objects.get(pk=response.json()["id"])
 
     def test_an_expired_link_is_refused(self, client, job, monkeypatch):
         url = client.get(f"/api/v1/export-jobs/{job.pk}/").json()["download_url"]
@@ -298,13 +300,6 @@ class TestJobs:
 
 class TestRetention:
     """Background export files are deleted after AURUM_EXPORT_FILE_DAYS; the job stays, as expired."""
-
-    @pytest.fixture
-    def job(self, client, rows, settings, django_capture_on_commit_callbacks):
-        settings.AURUM_EXPORT_STREAM_MAX_ROWS = 1
-        with django_capture_on_commit_callbacks(execute=True):
-            response = client.get(URL, {"format": "csv"})
-        return ExportJob.objects.get(pk=response.json()["id"])
 
     def test_a_file_past_retention_is_deleted_and_its_link_answers_gone(self, client, job, settings):
         from django.core.files.storage import default_storage
