@@ -23,7 +23,9 @@ Measured, alternately (A B A B …) after a warm-up, `--rounds` times each:
   B  Aurum: `kpi_compute(full=True)` of the three KPIs (as-of predicate, INSERT … SELECT into
      KPI values, targets and streak stamping, status-change detection, pipeline runs).
 Then, `--rounds` times: 1 % more GDPs (new stores) in one fiscal month, the most recent one, in
-a new finished batch, and `kpi_compute` incremental (C) right after a full one. Medians are
+a new finished batch, and `kpi_compute` incremental (C) right after a full one; then that batch's
+GDPs are deleted again (and the table vacuumed), so that every round repeats the same step from
+the same N GDPs instead of adding to a month that grows round by round. Medians are
 reported; the last line is one JSON object:
 
     {"bench": "kpi", "gdps": N, "full_s": B, "ratio_vs_sql": B / A, "incremental_ratio": C / B, …}
@@ -167,8 +169,8 @@ def setup(years: tuple[int, int]) -> dict:
             "definitions": definitions, "admin": admin}  # fmt: skip
 
 
-def add_gdps(world: dict, *, records: int, prefix: str, day0: int, days: int) -> None:
-    """`records` records (× 2 measures) in one new finished batch, recorded now."""
+def add_gdps(world: dict, *, records: int, prefix: str, day0: int, days: int) -> int:
+    """`records` records (× 2 measures) in one new finished batch, recorded now: the batch's id."""
     from django.db import connection
     from django.utils import timezone
 
@@ -188,6 +190,17 @@ def add_gdps(world: dict, *, records: int, prefix: str, day0: int, days: int) ->
         })  # fmt: skip
         cursor.execute("ANALYZE storage_goldendatapoint")
         cursor.execute("ANALYZE storage_calendarperiod")
+    return batch.pk
+
+
+def remove_gdps(batch_id: int) -> None:
+    """Take a batch's GDPs out again and VACUUM, so that the next round starts from the same table."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM storage_goldendatapoint WHERE batch_id = %s", [batch_id])
+        cursor.execute("DELETE FROM storage_ingestionbatch WHERE id = %s", [batch_id])
+        cursor.execute("VACUUM ANALYZE storage_goldendatapoint")
 
 
 def baseline(world: dict) -> float:
@@ -258,8 +271,9 @@ def run(args: argparse.Namespace, bench_url: str) -> dict:
     incremental, touched = [], 0
     for round_ in range(args.rounds):
         aurum(world, full=True)
-        add_gdps(world, records=extra, prefix=f"N{round_}-", day0=month_start, days=month_days)
+        batch_id = add_gdps(world, records=extra, prefix=f"N{round_}-", day0=month_start, days=month_days)
         seconds, runs = aurum(world, full=False)
+        remove_gdps(batch_id)
         incremental.append(seconds)
         touched = max(r.counts.get("periods", 0) for r in runs)
         per_kpi = ", ".join(
