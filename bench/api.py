@@ -37,7 +37,6 @@ import http.client
 import io
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -48,11 +47,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from bench._common import postgres_url, throwaway_database  # noqa: E402
 
 PRODUCTS = 50
 ENDPOINTS = {
@@ -148,20 +148,6 @@ def percentile(ordered: list[float], p: float) -> float:
 
 # --------------------------------------------------------------------------------------------------
 # The driver
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def admin_connect(url: str):
-    import psycopg
-
-    try:
-        return psycopg.connect(with_database(url, "postgres"), autocommit=True)
-    except psycopg.OperationalError:
-        return psycopg.connect(url, autocommit=True)
 
 
 def setup_fixtures() -> str:
@@ -480,33 +466,21 @@ def main() -> int:
         print(json.dumps(worker_load(args)))
         return 0
 
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in ("postgres", "postgresql", "pgsql"):
-        print("bench/api.py measures against PostgreSQL: set DATABASE_URL=postgres://user@host:port/db "
-              "(it creates and drops its own database there). Skipped.")  # fmt: skip
+    url = postgres_url("bench/api.py")
+    if url is None:
         return 0
-    name = f"aurum_bench_{secrets.token_hex(4)}"
-    bench_url = with_database(url, name)
     workdir = Path(tempfile.mkdtemp(prefix="aurum-bench-api-"))
     servers: list[Server] = []
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` stops gunicorn and drops the database
-    with admin_connect(url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    print(f"database {name} created on {urlsplit(url).hostname}:{urlsplit(url).port or 5432}")
     try:
-        summary = run(args, bench_url, workdir, servers)
+        with throwaway_database(url) as bench_url:
+            try:
+                summary = run(args, bench_url, workdir, servers)
+            finally:  # gunicorn's connections go before the database does
+                for server in servers:
+                    with contextlib.suppress(Exception):
+                        server.stop()
     finally:
-        for server in servers:
-            with contextlib.suppress(Exception):
-                server.stop()
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        with admin_connect(url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)
-        print(f"database {name} dropped")
     print(json.dumps(summary))
     return 0
 

@@ -25,22 +25,19 @@ is one JSON object.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import resource
-import secrets
-import signal
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from bench._common import peak_rss_mb, postgres_url, throwaway_database  # noqa: E402
 
 FIELDS = [
     ("sale_date", "time", "date", "internal"),
@@ -61,10 +58,6 @@ COPY (SELECT g.id, c.key, v.version, g.measure, g.entity_key, g.dimensions::text
       LEFT JOIN compute_source s ON s.id = g.source_id
       WHERE g.tenant_id = %s AND g.recorded_to IS NULL ORDER BY g.id) TO STDOUT (FORMAT csv, HEADER)
 """
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -119,20 +112,6 @@ def worker_aurum(args: argparse.Namespace) -> dict:
 
 # --------------------------------------------------------------------------------------------------
 # The driver
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def admin_connect(url: str):
-    import psycopg
-
-    try:
-        return psycopg.connect(with_database(url, "postgres"), autocommit=True)
-    except psycopg.OperationalError:
-        return psycopg.connect(url, autocommit=True)
 
 
 def setup_fixtures(n: int) -> int:
@@ -262,27 +241,11 @@ def main() -> int:
         print(json.dumps(worker_copy(args) if args.worker == "copy" else worker_aurum(args)))
         return 0
 
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in ("postgres", "postgresql", "pgsql"):
-        print("bench/export.py measures against PostgreSQL: set DATABASE_URL=postgres://user@host:port/db "
-              "(it creates and drops its own database there). Skipped.")  # fmt: skip
+    url = postgres_url("bench/export.py")
+    if url is None:
         return 0
-    name = f"aurum_bench_{secrets.token_hex(4)}"
-    bench_url = with_database(url, name)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` drops the database
-    with admin_connect(url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    print(f"database {name} created on {urlsplit(url).hostname}:{urlsplit(url).port or 5432}")
-    try:
+    with throwaway_database(url) as bench_url:
         summary = run(args, bench_url)
-    finally:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        with admin_connect(url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        print(f"database {name} dropped")
     print(json.dumps(summary))
     return 0
 

@@ -39,10 +39,8 @@ import contextlib
 import hashlib
 import json
 import os
-import resource
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -51,11 +49,12 @@ import time
 from datetime import date, timedelta
 from itertools import islice
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from bench._common import peak_rss_mb, postgres_url, throwaway_database  # noqa: E402
 
 STORES = 10_000
 REGIONS = ("north", "south", "east", "west")
@@ -249,27 +248,8 @@ def _timed(func, phases: dict[str, float], name: str):
     return timed
 
 
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
-
-
 # --------------------------------------------------------------------------------------------------
 # The driver
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def admin_connect(url: str):
-    """A connection to the server, for CREATE/DROP DATABASE: the maintenance database, else the URL's."""
-    import psycopg
-
-    try:
-        return psycopg.connect(with_database(url, "postgres"), autocommit=True)
-    except psycopg.OperationalError:
-        return psycopg.connect(url, autocommit=True)
 
 
 def setup_fixtures() -> int:
@@ -453,29 +433,15 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in ("postgres", "postgresql", "pgsql"):
-        print("bench/ingest.py measures against PostgreSQL: set DATABASE_URL=postgres://user@host:port/db "
-              "(it creates and drops its own database there). Skipped.")  # fmt: skip
+    url = postgres_url("bench/ingest.py")
+    if url is None:
         return 0
-    name = f"aurum_bench_{secrets.token_hex(4)}"
-    bench_url = with_database(url, name)
     workdir = Path(tempfile.mkdtemp(prefix="aurum-bench-ingest-"))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` drops the database
-    with admin_connect(url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    print(f"database {name} created on {urlsplit(url).hostname}:{urlsplit(url).port or 5432}")
     try:
-        summary = run(args, bench_url, workdir)
+        with throwaway_database(url) as bench_url:
+            summary = run(args, bench_url, workdir)
     finally:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        with admin_connect(url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         shutil.rmtree(workdir, ignore_errors=True)
-        print(f"database {name} dropped")
     print(json.dumps(summary))
     return 0
 

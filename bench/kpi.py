@@ -34,22 +34,20 @@ reported; the last line is one JSON object:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import resource
 import secrets
-import signal
 import statistics
 import sys
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from bench._common import peak_rss_mb, postgres_url, throwaway_database  # noqa: E402
 
 STORES = 10_000
 FIELDS = [
@@ -107,24 +105,6 @@ GDP_INSERT = """
            %(recorded)s, FALSE, ''
     FROM (SELECT i, %(day0)s + (i / %(stores)s) %% %(days)s AS day FROM generate_series(0, %(records)s - 1) AS i) r
     CROSS JOIN (VALUES ('revenue'), ('visits')) AS m(measure)"""
-
-
-def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
-def admin_connect(url: str):
-    import psycopg
-
-    try:
-        return psycopg.connect(with_database(url, "postgres"), autocommit=True)
-    except psycopg.OperationalError:
-        return psycopg.connect(url, autocommit=True)
 
 
 def setup(years: tuple[int, int]) -> dict:
@@ -296,27 +276,11 @@ def main() -> int:
     parser.add_argument("--scale", type=int, default=1_000_000, help="GDP rows (default 1,000,000)")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds (A B each), default 3")
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", "")
-    if urlsplit(url).scheme not in ("postgres", "postgresql", "pgsql"):
-        print("bench/kpi.py measures against PostgreSQL: set DATABASE_URL=postgres://user@host:port/db "
-              "(it creates and drops its own database there). Skipped.")  # fmt: skip
+    url = postgres_url("bench/kpi.py")
+    if url is None:
         return 0
-    name = f"aurum_bench_kpi_{secrets.token_hex(4)}"
-    bench_url = with_database(url, name)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` drops the database
-    with admin_connect(url) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    print(f"database {name} created on {urlsplit(url).hostname}:{urlsplit(url).port or 5432}")
-    try:
+    with throwaway_database(url, "aurum_bench_kpi") as bench_url:
         summary = run(args, bench_url)
-    finally:
-        with contextlib.suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        with admin_connect(url) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        print(f"database {name} dropped")
     print(json.dumps(summary))
     return 0
 
