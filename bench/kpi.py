@@ -94,17 +94,19 @@ BASELINE = {
 GDP_INSERT = """
     INSERT INTO storage_goldendatapoint (tenant_id, contract_id, contract_version_id, measure, entity_key, dimensions,
         dimensions_key, observed_at, value, unit, quality_flags, source_id, source_priority, batch_id, recorded_from,
-        is_override, override_reason)
-    SELECT %(tenant)s, %(contract)s, %(version)s, m.measure, %(prefix)s || (r.i %% %(stores)s),
+        is_override, override_reason, key_hash)
+    SELECT x.*, {key_hash} FROM (
+    SELECT %(tenant)s::bigint AS tenant_id, %(contract)s::bigint AS contract_id, %(version)s, m.measure AS measure,
+           %(prefix)s || (r.i %% %(stores)s) AS entity_key,
            jsonb_build_object('region', (ARRAY['north','south','east','west'])[1 + (r.i %% %(stores)s) %% 4],
                               'channel', (ARRAY['store','online'])[1 + (r.i %% %(stores)s) / 4 %% 2]),
-           md5('dims' || ((r.i %% %(stores)s) %% 8)),
-           %(first_day)s::timestamptz + make_interval(days => r.day),
+           md5('dims' || ((r.i %% %(stores)s) %% 8)) AS dimensions_key,
+           %(first_day)s::timestamptz + make_interval(days => r.day) AS observed_at,
            CASE WHEN m.measure = 'revenue' THEN round((10 + (r.i %% 997))::numeric / 7, 2) ELSE 1 + r.i %% 13 END,
            CASE WHEN m.measure = 'revenue' THEN 'EUR' ELSE '' END, '[]'::jsonb, %(source)s, 100, %(batch)s,
            %(recorded)s, FALSE, ''
     FROM (SELECT i, %(day0)s + (i / %(stores)s) %% %(days)s AS day FROM generate_series(0, %(records)s - 1) AS i) r
-    CROSS JOIN (VALUES ('revenue'), ('visits')) AS m(measure)"""
+    CROSS JOIN (VALUES ('revenue'), ('visits')) AS m(measure)) x"""
 
 
 def setup(years: tuple[int, int]) -> dict:
@@ -162,8 +164,10 @@ def add_gdps(world: dict, *, records: int, prefix: str, day0: int, days: int) ->
         checksum=secrets.token_hex(32), status="completed", started_at=now, finished_at=now,
         received=records, accepted=records, gdps_created=records * 2,
     )  # fmt: skip
+    from apps.storage.models import KEY_HASH_SQL
+
     with connection.cursor() as cursor:
-        cursor.execute(GDP_INSERT, {
+        cursor.execute(GDP_INSERT.replace("{key_hash}", KEY_HASH_SQL.format(t="x")), {
             "tenant": world["tenant"].pk, "contract": world["contract"].pk, "version": world["version"].pk,
             "source": world["source"].pk, "batch": batch.pk, "recorded": now, "prefix": prefix, "stores": STORES,
             "first_day": "2025-01-01T00:00:00Z", "day0": day0, "days": days, "records": records,

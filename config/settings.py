@@ -297,6 +297,9 @@ AURUM_HANDLER_MAX_RETRIES = env_int("AURUM_HANDLER_MAX_RETRIES", 5)
 AURUM_MAX_INGEST_BYTES = env_int("AURUM_MAX_INGEST_BYTES", 1024 * 1024 * 1024)
 AURUM_INLINE_BATCH_BYTES = env_int("AURUM_INLINE_BATCH_BYTES", 2 * 1024 * 1024)
 AURUM_INGEST_CHUNK_SIZE = env_int("AURUM_INGEST_CHUNK_SIZE", 5000)
+# PostgreSQL: merge each committed chunk into Golden Data Points on a second connection while the
+# next chunk is prepared (apps/compute/ingest/merger.py); off, the whole merge runs after the chunks.
+AURUM_INGEST_MERGE_ALONGSIDE = env_bool("AURUM_INGEST_MERGE_ALONGSIDE", True)
 AURUM_STALLED_BATCH_SECONDS = env_int("AURUM_STALLED_BATCH_SECONDS", 600)
 # Paths whose bodies may reach AURUM_MAX_INGEST_BYTES instead of AURUM_MAX_REQUEST_BYTES.
 AURUM_LARGE_BODY_PATHS = [r"^/api/v1/sources/[^/]+/batches/$"]

@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from apps.compute import lineage
 from apps.compute.choices import PipelineRunStatusChoices as RunStatus
+from apps.compute.ingest.merger import Merger
 from apps.compute.ingest.parsers import iter_records
 from apps.compute.models import PipelineRun, Source
 from apps.compute.normalize import compile_steps, steps_from_rules
@@ -53,8 +54,8 @@ from apps.runtime.events import publish_event
 from apps.storage import bulk
 from apps.storage.choices import FINAL_BATCH_STATUSES
 from apps.storage.choices import BatchStatusChoices as Status
-from apps.storage.merge import merge_batch, refresh_staging_statistics
-from apps.storage.models import IngestionBatch, RawRecord, Rejection, StagedValue, UniqueValue
+from apps.storage.merge import MergeResult, discard_staged, refresh_staging_statistics
+from apps.storage.models import IngestionBatch, RawRecord, Rejection, UniqueValue
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +99,16 @@ def _process(batch_id: int) -> IngestionBatch:
         return batch
     run = PipelineRun.objects.create(tenant=batch.tenant, batch=batch, job="ingest")
     lineage.emit_start(run, batch)
+    merger = None
     try:
         plan = _plan(batch)
         _check_syntax(plan)
-        _ingest_chunks(plan)
-        batch = _decide_and_merge(plan)
+        merger = Merger(batch=batch, version=plan.version, source=plan.source)
+        _ingest_chunks(plan, merger)
+        batch = _decide_and_merge(plan, merger)
     except Exception as exc:
+        if merger is not None:
+            merger.close()
         if _interrupted(exc):  # not the batch's fault: it stays `processing`, resumable after its last chunk
             _stop_run(run, batch_id, exc)
             raise
@@ -113,13 +118,16 @@ def _process(batch_id: int) -> IngestionBatch:
         if not isinstance(exc, (PipelineError, *_expected_errors())):
             raise
         return batch
+    except BaseException:  # a killed worker: the merge's transaction goes with it
+        if merger is not None:
+            merger.close()
+        raise
     lineage.emit_complete(run, batch, assertions=plan.assertions)
     _finish_run(run, batch, failed=False)
     return batch
 
 
 BATCH_LOCK = 4243  # advisory lock namespace of batches
-MERGE_LOCK = 4242  # advisory lock namespace of a contract's merges (KPI runs wait on it for their as-of)
 _running_here: set[int] = set()  # batches processed in this process (the lock where PostgreSQL is not)
 _running_guard = threading.Lock()
 
@@ -230,7 +238,7 @@ def _plan(batch: IngestionBatch) -> Plan:
         normalizer=compile_steps(steps_from_rules(version.normalization_rules.all())),
         validator=validator,
         rules=rule_specs,
-        candidates=make_candidates(shape),
+        candidates=make_candidates(shape, batch.tenant_id, version.contract_id),
         shape=shape,
         needs_digest=getattr(validator, "_needs_digest", True),
     )
@@ -250,7 +258,7 @@ def _check_syntax(plan: Plan) -> None:
     plan.batch.received = count
 
 
-def _ingest_chunks(plan: Plan) -> None:
+def _ingest_chunks(plan: Plan, merger: Merger) -> None:
     size = settings.AURUM_INGEST_CHUNK_SIZE
     records = _records(plan)
     with _young_collections_only():
@@ -259,6 +267,7 @@ def _ingest_chunks(plan: Plan) -> None:
                 _replay(plan, chunk)  # already committed: rebuild the in-memory state only
             else:
                 _ingest_chunk(plan, chunk)
+            merger.add(chunk[0].position, chunk[-1].position)
             gc.collect(1)
 
 
@@ -477,7 +486,7 @@ def _remember_unique_values(
     UniqueValue.objects.bulk_create(rows, ignore_conflicts=True)
 
 
-def _decide_and_merge(plan: Plan) -> IngestionBatch:
+def _decide_and_merge(plan: Plan, merger: Merger) -> IngestionBatch:
     batch = plan.batch
     now = timezone.now()
     batch.duplicates += _repeats_within(batch)
@@ -489,32 +498,30 @@ def _decide_and_merge(plan: Plan) -> IngestionBatch:
         not decision.allowed and (gate is None or gate.parameters.get("on_failure", "refuse_batch") == "refuse_batch")
     )
     plan.assertions = _assertions(batch_level, decision, gate, pass_rate)
-    if not refuse_whole:
-        refresh_staging_statistics()
-    with transaction.atomic():
-        bulk.write_rejections([
-            (batch.tenant_id, batch.pk, None, None, None, v.field, v.rule, v.severity, v.message, str(v.value)[:1000])
-            for v in batch_level
-        ] + [
-            (batch.tenant_id, batch.pk, None, None, None, "", "quality_gate", "error", r.message, f"{pass_rate:.2f}")
-            for r in decision.failures
-        ])  # fmt: skip
-        if refuse_whole:
-            StagedValue.objects.filter(batch=batch).delete()
+    rejections = [
+        (batch.tenant_id, batch.pk, None, None, None, v.field, v.rule, v.severity, v.message, str(v.value)[:1000])
+        for v in batch_level
+    ] + [
+        (batch.tenant_id, batch.pk, None, None, None, "", "quality_gate", "error", r.message, f"{pass_rate:.2f}")
+        for r in decision.failures
+    ]  # fmt: skip
+    if refuse_whole:
+        merger.close()  # whatever it merged is rolled back
+        with transaction.atomic():
+            bulk.write_rejections(rejections)
+            discard_staged(batch.pk)
             UniqueValue.objects.filter(raw_record__batch=batch).delete()
             return _finish(batch, Status.REFUSED, now, error=_refusal_reason(batch_level, decision))
-        _lock_contract(plan.version.contract_id)
-        # Recorded after the lock: a KPI run pins its as-of under the same lock (kpis.services), so every
-        # merge either committed before that moment or records its versions after it.
-        now = timezone.now()
-        result = merge_batch(
-            batch_id=batch.pk, tenant_id=batch.tenant_id, contract_id=plan.version.contract_id,
-            contract_version_id=plan.version.pk, source_id=plan.source.pk, source_priority=plan.source.priority,
-            survivorship=plan.version.contract.survivorship, now=now,
-        )  # fmt: skip
+    if not merger.alongside:
+        refresh_staging_statistics()
+    status = Status.COMPLETED if batch.rejected == 0 and not decision.failures else Status.COMPLETED_WITH_REJECTIONS
+
+    def complete(result: MergeResult, merged_at: datetime) -> IngestionBatch:  # in the merge's transaction
+        bulk.write_rejections(rejections)
         batch.gdps_created, batch.superseded = result.created, result.superseded
-        status = Status.COMPLETED if batch.rejected == 0 and not decision.failures else Status.COMPLETED_WITH_REJECTIONS
-        return _finish(batch, status, now)
+        return _finish(batch, status, merged_at)
+
+    return merger.finish(complete)
 
 
 def _assertions(batch_level: list[Any], decision: Any, gate: Any, pass_rate: float) -> list[dict[str, Any]]:
@@ -540,13 +547,6 @@ def _refusal_reason(batch_level: list[Any], decision: Any) -> str:
     reasons = [f"{v.rule}: {v.message}" for v in batch_level if v.severity == "error"]
     reasons += [reason.message for reason in decision.failures]
     return "Refused whole: " + "; ".join(reasons)
-
-
-def _lock_contract(contract_id: int) -> None:
-    """Merges of one contract run one at a time (they touch the same current versions)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MERGE_LOCK, contract_id])
 
 
 def _finish(batch: IngestionBatch, status: str, now: datetime, error: str = "") -> IngestionBatch:
@@ -577,7 +577,7 @@ def _fail(batch_id: int, exc: Exception) -> IngestionBatch:
         )
         _discard_spool(batch)
         batch.save(update_fields=["status", "finished_at", "error", "payload_path", "updated_at"])
-        StagedValue.objects.filter(batch=batch).delete()
+        discard_staged(batch.pk)
         UniqueValue.objects.filter(raw_record__batch=batch).delete()  # it made no GDP: its values are free again
     return batch
 

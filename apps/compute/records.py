@@ -66,11 +66,14 @@ class Shape:
         return missing
 
 
-def make_candidates(shape: Shape) -> Callable[[dict[str, Any], list[str]], list[tuple[Any, ...]]]:
+def make_candidates(
+    shape: Shape, tenant_id: int, contract_id: int
+) -> Callable[[dict[str, Any], list[str]], list[tuple[Any, ...]]]:
     """A function: validated record → (measure, entity_key, dimensions, dimensions_key, observed_at, value,
-    unit, flags) tuples, one per measure. Dimension sets and times repeat a lot, so their conversions are
-    cached (bounded); the dimensions are a JsonDict that carries its canonical JSON text for COPY."""
+    unit, flags, key_hash) tuples, one per measure. Dimension sets and times repeat a lot, so their conversions
+    are cached (bounded); the dimensions are a JsonDict that carries its canonical JSON text for COPY."""
     from apps.storage.bulk import JsonDict
+    from apps.storage.models import key_hash
 
     dimension_keys: dict[tuple[Any, ...], tuple[JsonDict, str]] = {}
     times: dict[Any, datetime | None] = {}
@@ -108,9 +111,11 @@ def make_candidates(shape: Shape) -> Callable[[dict[str, Any], list[str]], list[
             observed_at = as_utc_datetime(moment)
         dims, dims_key = cached
         return [
-            (measure, entity_key, dims, dims_key, observed_at, as_decimal(get(measure)), unit, flags)
+            (measure, entity_key, dims, dims_key, observed_at, as_decimal(get(measure)), unit, flags,
+             None if observed_at is None else key_hash(tenant_id, contract_id, measure, dims_key, observed_at,
+                                                       entity_key))
             for measure, unit in measures
-        ]
+        ]  # fmt: skip
 
     return candidates
 

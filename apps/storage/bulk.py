@@ -25,7 +25,7 @@ RAW_COLUMNS = ("id", "tenant_id", "batch_id", "position", "line", "payload", "ha
 REJECTION_COLUMNS = ("tenant_id", "batch_id", "raw_record_id", "position", "line", "field", "rule", "severity",
                      "message", "value")  # fmt: skip
 STAGED_COLUMNS = ("batch_id", "raw_record_id", "position", "measure", "entity_key", "dimensions", "dimensions_key",
-                  "observed_at", "value", "unit", "quality_flags", "outcome")  # fmt: skip
+                  "observed_at", "value", "unit", "quality_flags", "key_hash", "outcome")  # fmt: skip
 JSON_COLUMNS = {"payload", "dimensions", "quality_flags"}
 COPY_BLOCK_ROWS = 2000  # rows per write: the server parses a block while the next one is formatted
 
@@ -141,7 +141,7 @@ def write_staged_values(rows: Sequence[Sequence[Any]]) -> int:
 
     def lines() -> Iterable[str]:
         for (batch_id, raw_id, position, measure, entity_key, dims, dims_key, observed_at, value, unit, flags,
-             outcome) in rows:  # fmt: skip
+             key, outcome) in rows:  # fmt: skip
             stamp = stamps.get(observed_at)
             if stamp is None:
                 stamp = stamps[observed_at] = _field(observed_at)
@@ -149,7 +149,7 @@ def write_staged_values(rows: Sequence[Sequence[Any]]) -> int:
             flag_text = "[]" if type(flags) is list and not flags else _json_field(flags)
             yield (f"{batch_id}\t{raw_id}\t{position}\t{text(measure)}\t{_text(entity_key)}\t"
                    f"{_json_field(dims)}\t{text(dims_key)}\t{stamp}\t{number}\t{text(unit)}\t{flag_text}\t"
-                   f"{text(outcome)}\n")  # fmt: skip
+                   f"{key}\t{text(outcome)}\n")  # fmt: skip
 
     _copy(StagedValue._meta.db_table, STAGED_COLUMNS, lines())
     return len(rows)

@@ -1,8 +1,10 @@
 """The survivorship merge: a batch's staged values become Golden Data Points, set-based.
 
-One transaction per batch, a handful of statements whatever its size:
+A batch is merged in one transaction, one unit (a range of record positions, the pipeline's
+chunks) after another, in position order, all with the same `now`; each unit is a handful of
+statements whatever its size:
 
-1. shadowed  – within the batch, only the last record of a GDP key can win;
+1. shadowed  – within the unit, only the last record of a GDP key can win;
 2. unchanged – a value equal to the current version changes no belief (no new version);
 3. lost      – the current version wins: a steward override, or (priority mode) a source
                of higher priority;
@@ -12,6 +14,11 @@ One transaction per batch, a handful of statements whatever its size:
    (recorded_from = recorded_to = now), so lineage shows they arrived and lost, and a
    removed override can fall back to the best of them.
 
+A current version an earlier unit of the same batch wrote is always replaced (a later record of
+the batch wins, whatever its value): it ends with recorded_from = recorded_to = now and
+superseded_by_batch = its own batch, exactly as a value shadowed within one unit, and is
+counted so. Merging a batch in units or whole gives the same current values.
+
 On PostgreSQL steps 1-4 are one statement that looks each staged value up once in the
 partial unique index of current versions (see `_classify_postgresql`); SQLite (≥ 3.33, for
 UPDATE … FROM) runs them as four statements. Steps 5-6 are the same SQL on both, and skip
@@ -20,7 +27,7 @@ the inserts that have nothing to insert.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,14 +41,12 @@ GDP = "storage_goldendatapoint"
 # the classification. JIT is off: the statements are simple and it only adds compile time.
 MERGE_WORK_MEM = "128MB"
 STAGED = "storage_stagedvalue"
-KEY_MATCH = (
-    "g.measure = s.measure AND g.entity_key = s.entity_key AND g.dimensions_key = s.dimensions_key "
-    "AND g.observed_at = s.observed_at"
-)
+IN_UNIT = "s.batch_id = %s AND s.position BETWEEN %s AND %s"
+KEY_MATCH = "g.key_hash = s.key_hash"  # the GDP key's hash (storage.models.key_hash)
 GDP_COLUMNS = (
     "tenant_id, contract_id, contract_version_id, measure, entity_key, dimensions, dimensions_key, observed_at, "
     "value, unit, quality_flags, source_id, source_priority, batch_id, raw_record_id, recorded_from, recorded_to, "
-    "superseded_by_batch_id, is_override, override_reason, overridden_by_id"
+    "superseded_by_batch_id, is_override, override_reason, overridden_by_id, key_hash"
 )
 
 
@@ -52,6 +57,12 @@ class MergeResult:
     unchanged: int  # values equal to the current version
     lost: int  # values the current version (override or higher priority) beat
     shadowed: int  # values a later record of the same batch replaced
+
+    def __add__(self, other: MergeResult) -> MergeResult:
+        return MergeResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+NOTHING = MergeResult(0, 0, 0, 0, 0)
 
 
 def refresh_staging_statistics() -> None:
@@ -67,9 +78,10 @@ def refresh_staging_statistics() -> None:
             cursor.execute(f"ANALYZE {STAGED}")
 
 
-def merge_batch(
+def merge_unit(
     *,
     batch_id: int,
+    positions: tuple[int, int],
     tenant_id: int,
     contract_id: int,
     contract_version_id: int,
@@ -78,34 +90,44 @@ def merge_batch(
     survivorship: str,
     now: datetime,
 ) -> MergeResult:
-    """Merge the batch's staged values; the caller holds the transaction (and any lock)."""
+    """Merge the batch's staged values of records `positions` (first, last; inclusive). The caller holds the
+    batch's merge transaction (and the contract's merge lock), merges units in position order and gives each
+    the same `now`; `discard_staged` ends the batch."""
+    unit = (batch_id, *positions)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)", [MERGE_WORK_MEM])
-            shadowed, unchanged, lost, superseded = _classify_postgresql(
-                cursor, batch_id, tenant_id, contract_id, survivorship, source_priority, now
+            shadowed, unchanged, lost, superseded, replaced = _classify_postgresql(
+                cursor, unit, tenant_id, contract_id, survivorship, source_priority, now
             )
         else:
-            shadowed, unchanged, lost, superseded = _classify(
-                cursor, batch_id, tenant_id, contract_id, survivorship, source_priority, now
+            shadowed, unchanged, lost, superseded, replaced = _classify(
+                cursor, unit, tenant_id, contract_id, survivorship, source_priority, now
             )
         insert = f"""
             INSERT INTO {GDP} ({GDP_COLUMNS})
             SELECT %s, %s, %s, s.measure, s.entity_key, s.dimensions, s.dimensions_key, s.observed_at, s.value,
                    s.unit, s.quality_flags, %s, %s, s.batch_id, s.raw_record_id, %s, {{recorded_to}},
-                   {{superseded_by}}, FALSE, '', NULL
-            FROM {STAGED} s WHERE s.batch_id = %s AND s.outcome IN ({{outcomes}})"""
+                   {{superseded_by}}, FALSE, '', NULL, s.key_hash
+            FROM {STAGED} s WHERE {IN_UNIT} AND s.outcome IN ({{outcomes}})"""
         common = [tenant_id, contract_id, contract_version_id, source_id, source_priority, now]
         created = _execute(cursor, insert.format(recorded_to="NULL", superseded_by="NULL", outcomes="''"),
-                           [*common, batch_id])  # fmt: skip
+                           [*common, *unit])  # fmt: skip
         if shadowed:
             _execute(cursor, insert.format(recorded_to="%s", superseded_by="%s", outcomes="'shadowed'"),
-                     [*common[:-1], now, now, batch_id, batch_id])  # fmt: skip
+                     [*common[:-1], now, now, batch_id, *unit])  # fmt: skip
         if lost:
             _execute(cursor, insert.format(recorded_to="%s", superseded_by="NULL", outcomes="'lost'"),
-                     [*common[:-1], now, now, batch_id])  # fmt: skip
-        _execute(cursor, f"DELETE FROM {STAGED} WHERE batch_id = %s", [batch_id])
-    return MergeResult(created=created, superseded=superseded, unchanged=unchanged, lost=lost, shadowed=shadowed)
+                     [*common[:-1], now, now, *unit])  # fmt: skip
+    # A replaced version of an earlier unit was counted created there: it ends shadowed, as within one unit.
+    return MergeResult(created=created - replaced, superseded=superseded, unchanged=unchanged, lost=lost,
+                       shadowed=shadowed + replaced)  # fmt: skip
+
+
+def discard_staged(batch_id: int) -> None:
+    """The batch's staged values, once merged (in the merge's transaction) or refused."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {STAGED} WHERE batch_id = %s", [batch_id])
 
 
 def _beaten(survivorship: str, source_priority: int) -> tuple[str, list[Any]]:
@@ -117,40 +139,39 @@ def _beaten(survivorship: str, source_priority: int) -> tuple[str, list[Any]]:
 
 def _classify_postgresql(
     cursor: Any,
-    batch_id: int,
+    unit: tuple[int, int, int],
     tenant_id: int,
     contract_id: int,
     survivorship: str,
     source_priority: int,
     now: datetime,
-) -> tuple[int, int, int, int]:
-    """Steps 1-4 in one statement: each staged value is ranked within the batch and looked up once in the
+) -> tuple[int, int, int, int, int]:
+    """Steps 1-4 in one statement: each staged value of the unit is ranked within it and looked up once in the
     current versions (through the partial unique index, whatever the planner's statistics say about a
     just-filled staging table: LATERAL … LIMIT 1 is an index probe per value, never a join that could
     turn quadratic). Only values that do not win get an outcome written; the current versions the winners
-    replace get `recorded_to`. Returns (shadowed, unchanged, lost, superseded)."""  # fmt: skip
+    replace get `recorded_to`. Returns (shadowed, unchanged, lost, superseded, replaced): `replaced` are
+    versions an earlier unit of this batch wrote, `superseded` the others."""  # fmt: skip
     beaten, params_beaten = _beaten(survivorship, source_priority)
+    batch_id = unit[0]
     cursor.execute(f"""
         WITH ranked AS (
-            SELECT id, measure, entity_key, dimensions_key, observed_at, value, unit,
-                   ROW_NUMBER() OVER (
-                       PARTITION BY measure, entity_key, dimensions_key, observed_at ORDER BY position DESC
-                   ) AS rank
-            FROM {STAGED} WHERE batch_id = %s
+            SELECT id, key_hash, value, unit,
+                   ROW_NUMBER() OVER (PARTITION BY key_hash ORDER BY position DESC) AS rank
+            FROM {STAGED} s WHERE {IN_UNIT}
         ), classified AS MATERIALIZED (
-            SELECT r.id, g.id AS current_id,
+            SELECT r.id, g.id AS current_id, g.batch_id = %s AS own,
                    CASE WHEN r.rank > 1 THEN 'shadowed'
                         WHEN g.id IS NULL THEN ''
+                        WHEN g.batch_id = %s AND g.is_override = FALSE THEN ''
                         WHEN g.is_override = FALSE AND (g.value = r.value OR (g.value IS NULL AND r.value IS NULL))
                              AND g.unit = r.unit THEN 'unchanged'
                         WHEN ({beaten}) THEN 'lost'
                         ELSE '' END AS outcome
             FROM ranked r
             LEFT JOIN LATERAL (
-                SELECT g.id, g.value, g.unit, g.is_override, g.source_priority FROM {GDP} g
-                WHERE g.tenant_id = %s AND g.contract_id = %s AND g.measure = r.measure
-                  AND g.entity_key = r.entity_key AND g.dimensions_key = r.dimensions_key
-                  AND g.observed_at = r.observed_at AND g.recorded_to IS NULL
+                SELECT g.id, g.batch_id, g.value, g.unit, g.is_override, g.source_priority FROM {GDP} g
+                WHERE g.key_hash = r.key_hash AND g.recorded_to IS NULL
                 LIMIT 1
             ) g ON r.rank = 1
         ), marked AS (
@@ -160,53 +181,57 @@ def _classify_postgresql(
         ), superseded AS (
             UPDATE {GDP} AS g SET recorded_to = %s, superseded_by_batch_id = %s FROM classified c
             WHERE g.id = c.current_id AND c.outcome = ''
-            RETURNING 1
+            RETURNING c.own
         )
         SELECT (SELECT COUNT(*) FROM marked WHERE outcome = 'shadowed'),
                (SELECT COUNT(*) FROM marked WHERE outcome = 'unchanged'),
                (SELECT COUNT(*) FROM marked WHERE outcome = 'lost'),
-               (SELECT COUNT(*) FROM superseded)""",
-        [batch_id, *params_beaten, tenant_id, contract_id, now, batch_id])  # fmt: skip
+               (SELECT COUNT(*) FILTER (WHERE NOT own) FROM superseded),
+               (SELECT COUNT(*) FILTER (WHERE own) FROM superseded)""",
+        [*unit, batch_id, batch_id, *params_beaten, now, batch_id])  # fmt: skip
     return tuple(cursor.fetchone())  # type: ignore[return-value]
 
 
 def _classify(
     cursor: Any,
-    batch_id: int,
+    unit: tuple[int, int, int],
     tenant_id: int,
     contract_id: int,
     survivorship: str,
     source_priority: int,
     now: datetime,
-) -> tuple[int, int, int, int]:
-    """Steps 1-4 statement by statement (SQLite). Returns (shadowed, unchanged, lost, superseded)."""
+) -> tuple[int, int, int, int, int]:
+    """Steps 1-4 statement by statement (SQLite). Returns (shadowed, unchanged, lost, superseded, replaced)."""
+    batch_id = unit[0]
     scope = "g.tenant_id = %s AND g.contract_id = %s AND g.recorded_to IS NULL"
     params_scope = [tenant_id, contract_id]
+    # A current version an earlier unit of this batch wrote is replaced whatever the value (see the module).
+    foreign = "NOT (g.batch_id IS NOT NULL AND g.batch_id = %s AND g.is_override = FALSE)"
     shadowed = _execute(cursor, f"""
         UPDATE {STAGED} SET outcome = 'shadowed'
-        WHERE batch_id = %s AND id IN (
+        WHERE id IN (
             SELECT id FROM (
-                SELECT id, ROW_NUMBER() OVER (
-                    PARTITION BY measure, entity_key, dimensions_key, observed_at ORDER BY position DESC
-                ) AS rank
-                FROM {STAGED} WHERE batch_id = %s
+                SELECT id, ROW_NUMBER() OVER (PARTITION BY key_hash ORDER BY position DESC) AS rank
+                FROM {STAGED} s WHERE {IN_UNIT}
             ) ranked WHERE rank > 1
-        )""", [batch_id, batch_id])  # fmt: skip
+        )""", [*unit])  # fmt: skip
     unchanged = _execute(cursor, f"""
         UPDATE {STAGED} AS s SET outcome = 'unchanged' FROM {GDP} g
-        WHERE s.batch_id = %s AND s.outcome = '' AND {scope} AND {KEY_MATCH} AND g.is_override = FALSE
+        WHERE {IN_UNIT} AND s.outcome = '' AND {scope} AND {KEY_MATCH} AND g.is_override = FALSE AND {foreign}
           AND (g.value = s.value OR (g.value IS NULL AND s.value IS NULL)) AND g.unit = s.unit""",
-        [batch_id, *params_scope])  # fmt: skip
+        [*unit, *params_scope, batch_id])  # fmt: skip
     beaten, params_beaten = _beaten(survivorship, source_priority)
     lost = _execute(cursor, f"""
         UPDATE {STAGED} AS s SET outcome = 'lost' FROM {GDP} g
-        WHERE s.batch_id = %s AND s.outcome = '' AND {scope} AND {KEY_MATCH} AND ({beaten})""",
-        [batch_id, *params_scope, *params_beaten])  # fmt: skip
-    superseded = _execute(cursor, f"""
+        WHERE {IN_UNIT} AND s.outcome = '' AND {scope} AND {KEY_MATCH} AND {foreign} AND ({beaten})""",
+        [*unit, *params_scope, batch_id, *params_beaten])  # fmt: skip
+    supersede = f"""
         UPDATE {GDP} AS g SET recorded_to = %s, superseded_by_batch_id = %s FROM {STAGED} s
-        WHERE s.batch_id = %s AND s.outcome = '' AND {scope} AND {KEY_MATCH}""",
-        [now, batch_id, batch_id, *params_scope])  # fmt: skip
-    return shadowed, unchanged, lost, superseded
+        WHERE {IN_UNIT} AND s.outcome = '' AND {scope} AND {KEY_MATCH} AND {{which}}"""
+    replaced = _execute(cursor, supersede.format(which=f"NOT {foreign}"),
+                        [now, batch_id, *unit, *params_scope, batch_id])  # fmt: skip
+    superseded = _execute(cursor, supersede.format(which=foreign), [now, batch_id, *unit, *params_scope, batch_id])
+    return shadowed, unchanged, lost, superseded, replaced
 
 
 def _execute(cursor: Any, sql: str, params: list[Any]) -> int:

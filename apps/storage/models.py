@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+from datetime import UTC, datetime, timedelta
+
 from django.conf import settings
 from django.db import models
 
@@ -181,6 +185,27 @@ class Rejection(models.Model):
         return f"{self.rule} on {self.field or 'record'}: {self.message}"
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+# The same key hash in SQL (PostgreSQL), over a GDP table alias; `key_hash` below is the definition.
+KEY_HASH_SQL = (
+    "md5({t}.tenant_id::text || chr(31) || {t}.contract_id::text || chr(31) || {t}.measure || chr(31) "
+    "|| {t}.dimensions_key || chr(31) || (extract(epoch FROM {t}.observed_at) * 1000000)::bigint::text || chr(31) "
+    "|| {t}.entity_key)::uuid"
+)
+
+
+def key_hash(
+    tenant_id: int, contract_id: int, measure: str, dimensions_key: str, observed_at: datetime, entity_key: str
+) -> str:
+    """The 128-bit identity of a GDP key, as 32 hex digits: what the one-current-version index holds instead
+    of the key's six columns (a sixth of their width, so the merge's inserts and probes are cheaper). The
+    entity key, the one free text, comes last, and no other part can hold the separator (chr(31))."""
+    micros = (observed_at - EPOCH) // MICROSECOND
+    text = f"{tenant_id}\x1f{contract_id}\x1f{measure}\x1f{dimensions_key}\x1f{micros}\x1f{entity_key}"
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
 class GoldenDataPointQuerySet(TenantQuerySet):
     def current(self) -> GoldenDataPointQuerySet:
         return self.filter(recorded_to__isnull=True)
@@ -222,6 +247,8 @@ class GoldenDataPoint(models.Model):
     dimensions = models.JSONField(default=dict)
     dimensions_key = models.CharField(max_length=64, help_text="SHA-256 of the canonical dimensions.")
     observed_at = models.DateTimeField()
+    # key_hash(tenant, contract, measure, dimensions_key, observed_at, entity_key): set by the merge, or by save().
+    key_hash = models.UUIDField(editable=False)
     value = models.DecimalField(max_digits=30, decimal_places=10, null=True)
     unit = models.CharField(max_length=50, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)
@@ -268,19 +295,13 @@ class GoldenDataPoint(models.Model):
         verbose_name = "golden data point"
         constraints = [
             models.UniqueConstraint(
-                fields=["tenant", "contract", "measure", "entity_key", "dimensions_key", "observed_at"],
-                condition=models.Q(recorded_to__isnull=True),
-                name="storage_gdp_one_current_version",
+                fields=["key_hash"], condition=models.Q(recorded_to__isnull=True), name="storage_gdp_one_current_version"
             )
         ]
         indexes = [
-            # Ends with the rest of the GDP key, so that a merge's per-value probe is exact through this
-            # index too: before the table is analyzed the planner may pick it over the unique index, and
-            # (contract, measure, observed_at) alone would read every entity of that day per probe.
-            models.Index(
-                fields=["contract", "measure", "observed_at", "entity_key", "dimensions_key"],
-                name="storage_gdp_by_time_key",
-            ),
+            # KPI reads (a contract's measures over a time range) and a key's history (every version, with the
+            # key hash: exact, however many entities share the day).
+            models.Index(fields=["contract", "measure", "observed_at", "key_hash"], name="storage_gdp_by_time_key"),
             models.Index(fields=["raw_record"], name="storage_gdp_by_raw"),
             models.Index(
                 fields=["superseded_by_batch"],
@@ -296,6 +317,12 @@ class GoldenDataPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.measure} {self.entity_key} @ {self.observed_at:%Y-%m-%d}: {self.value}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.key_hash is None:
+            self.key_hash = key_hash(self.tenant_id, self.contract_id, self.measure, self.dimensions_key,
+                                     self.observed_at, self.entity_key)  # fmt: skip
+        super().save(*args, **kwargs)
 
 
 class StagedValue(models.Model):
@@ -322,6 +349,7 @@ class StagedValue(models.Model):
     dimensions = models.JSONField(default=dict)
     dimensions_key = models.CharField(max_length=64)
     observed_at = models.DateTimeField()
+    key_hash = models.UUIDField()
     value = models.DecimalField(max_digits=30, decimal_places=10, null=True)
     unit = models.CharField(max_length=50, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)

@@ -6,7 +6,7 @@ from typing import Any
 
 from apps.storage.models import GoldenDataPoint, IngestionBatch
 
-KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at")
+KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at", "key_hash")
 
 
 def gdp_history(*, gdp: GoldenDataPoint) -> list[GoldenDataPoint]:

@@ -17,7 +17,7 @@ from apps.runtime.events import publish_event
 from apps.storage.choices import FINAL_BATCH_STATUSES
 from apps.storage.models import GoldenDataPoint, RawRecord, retention_deletes
 
-KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at")
+KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at", "key_hash")
 COPY_FIELDS = (*KEY_FIELDS, "contract_version_id", "dimensions", "unit", "quality_flags")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from apps.compute.pipeline import MERGE_LOCK
+from apps.compute.ingest.merger import MERGE_LOCK
 from tests.compute.test_kpi_compute import ROWS
 from tests.compute.test_kpi_fixtures import *  # noqa: F403
 from tests.compute.test_kpi_fixtures import compute, load, make_kpi
@@ -33,7 +33,7 @@ def test_a_kpi_run_waits_for_a_merge_in_flight_and_pins_its_as_of_after_it(world
     merging = _other_session()
     merging.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MERGE_LOCK, world.contract.pk])
     runs: list[Any] = []
-    worker = threading.Thread(target=lambda: runs.extend(compute(world, kpi)))
+    worker = threading.Thread(target=lambda: (runs.extend(compute(world, kpi)), connection.close()))
     worker.start()
     time.sleep(0.5)
     assert worker.is_alive(), "the KPI run must wait while a merge of its contract holds the lock"
