@@ -39,6 +39,7 @@ import contextlib
 import hashlib
 import json
 import os
+import resource
 import secrets
 import shutil
 import statistics
@@ -296,10 +297,36 @@ def spawn(kind: str, args: argparse.Namespace, env: dict[str, str], file: Path, 
     for name, value in extra.items():
         if value is not None:
             command += [f"--{name.replace('_', '-')}", str(value)]
+    children, server = _cpu_seconds(resource.RUSAGE_CHILDREN), postgres_cpu_seconds()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         raise RuntimeError(f"{kind} run failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["cpu_worker_s"] = round(_cpu_seconds(resource.RUSAGE_CHILDREN) - children, 2)
+    if server is not None:
+        result["cpu_postgres_s"] = round(postgres_cpu_seconds() - server, 2)
+    return result
+
+
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU time of the server's ended backends (the postmaster's reaped children), where the server runs on this
+    machine and its postmaster.pid is readable: a run's own backends have ended when its worker has. None
+    otherwise."""
+    import glob
+
+    for pid_file in glob.glob("/var/lib/postgresql/*/main/postmaster.pid"):
+        try:
+            pid = open(pid_file).readline().strip()  # noqa: SIM115
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+        except OSError:
+            continue
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")  # cutime, cstime
+    return None
 
 
 def server_facts() -> str:

@@ -352,8 +352,7 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
         raw_rows.append((raw_id, tenant_id, batch_id, position, record.line, payload, digest, now))
         if not violations:  # the common case
             accepted += 1
-            for candidate in candidates(normalized, []):
-                staged_rows.append((batch_id, raw_id, position, *candidate, ""))
+            staged_rows.append((batch_id, raw_id, position, [], *candidates(normalized)))
             continue
         errors = False
         for v in violations:
@@ -367,8 +366,7 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
             continue
         accepted += 1
         flags = sorted({f"{v.rule}:{v.field}" if v.field else v.rule for v in violations})
-        for candidate in candidates(normalized, flags):
-            staged_rows.append((batch_id, raw_id, position, *candidate, ""))
+        staged_rows.append((batch_id, raw_id, position, flags, *candidates(normalized)))
     bulk.write_raw_records(raw_rows)
     bulk.write_rejections(rejection_rows)
     bulk.write_staged_values(staged_rows)

@@ -10,6 +10,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 from apps.host.choices import FieldRoleChoices as Role
 
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
@@ -17,8 +19,24 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 def canonical_json(value: Any) -> str:
     """json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str), with one
-    encoder made once instead of one per call."""
+    encoder made once instead of one per call; by orjson (7x faster, the same text) for a flat object of
+    strings, integers, booleans and nulls."""
+    if type(value) is dict and plain(value):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:  # an integer beyond 64 bits, a key that is not a string
+            pass
     return _CANONICAL.encode(value)
+
+
+def plain(record: dict[str, Any]) -> bool:
+    """Whether orjson and json agree on this object, read or written: only strings, integers, booleans and nulls
+    as values (orjson writes floats with other exponents, and reads integers beyond 64 bits as floats)."""
+    for value in record.values():
+        kind = type(value)
+        if kind is not str and kind is not int and kind is not bool and value is not None:
+            return False
+    return True
 
 
 def record_hash(payload: dict[str, Any]) -> str:
@@ -66,12 +84,10 @@ class Shape:
         return missing
 
 
-def make_candidates(
-    shape: Shape, tenant_id: int, contract_id: int
-) -> Callable[[dict[str, Any], list[str]], list[tuple[Any, ...]]]:
-    """A function: validated record → (measure, entity_key, dimensions, dimensions_key, observed_at, value,
-    unit, flags, key_hash) tuples, one per measure. Dimension sets and times repeat a lot, so their conversions
-    are cached (bounded); the dimensions are a JsonDict that carries its canonical JSON text for COPY."""
+def make_candidates(shape: Shape, tenant_id: int, contract_id: int) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A function: validated record → its GDP candidates, (entity_key, dimensions, dimensions_key, observed_at,
+    [(measure, value, unit, key_hash), one per measure]). Dimension sets and times repeat a lot, so their
+    conversions are cached (bounded); the dimensions are a JsonDict that carries its canonical JSON text."""
     from apps.storage.bulk import JsonDict
     from apps.storage.models import key_hash
 
@@ -85,7 +101,7 @@ def make_candidates(
     )
     single_entity = entity_fields[0] if len(entity_fields) == 1 else None
 
-    def candidates(record: dict[str, Any], flags: list[str]) -> list[tuple[Any, ...]]:
+    def candidates(record: dict[str, Any]) -> tuple[Any, ...]:
         get = record.get
         if single_entity is not None:
             entity = get(single_entity)
@@ -110,8 +126,8 @@ def make_candidates(
         except TypeError:
             observed_at = as_utc_datetime(moment)
         dims, dims_key = cached
-        return [
-            (measure, entity_key, dims, dims_key, observed_at, as_decimal(get(measure)), unit, flags,
+        return entity_key, dims, dims_key, observed_at, [
+            (measure, as_decimal(get(measure)), unit,
              None if observed_at is None else key_hash(tenant_id, contract_id, measure, dims_key, observed_at,
                                                        entity_key))
             for measure, unit in measures

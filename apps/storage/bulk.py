@@ -24,8 +24,9 @@ from apps.storage.models import RawRecord, Rejection, StagedValue
 RAW_COLUMNS = ("id", "tenant_id", "batch_id", "position", "line", "payload", "hash", "received_at")
 REJECTION_COLUMNS = ("tenant_id", "batch_id", "raw_record_id", "position", "line", "field", "rule", "severity",
                      "message", "value")  # fmt: skip
-STAGED_COLUMNS = ("batch_id", "raw_record_id", "position", "measure", "entity_key", "dimensions", "dimensions_key",
-                  "observed_at", "value", "unit", "quality_flags", "key_hash", "outcome")  # fmt: skip
+# The columns a record's values share come first: COPY formats them once per record.
+STAGED_COLUMNS = ("batch_id", "raw_record_id", "position", "quality_flags", "entity_key", "dimensions",
+                  "dimensions_key", "observed_at", "outcome", "measure", "value", "unit", "key_hash")  # fmt: skip
 JSON_COLUMNS = {"payload", "dimensions", "quality_flags"}
 COPY_BLOCK_ROWS = 2000  # rows per write: the server parses a block while the next one is formatted
 
@@ -124,14 +125,19 @@ def write_rejections(rows: Sequence[Sequence[Any]]) -> int:
     return write_rows(Rejection, REJECTION_COLUMNS, rows)
 
 
-def write_staged_values(rows: Sequence[Sequence[Any]]) -> int:
-    """Rows in STAGED_COLUMNS order, as pipeline candidates give them (JsonDict dimensions, a flags list)."""
-    if not rows or not is_postgres():
+def write_staged_values(records: Sequence[Sequence[Any]]) -> int:
+    """One row per accepted record: (batch_id, raw_id, position, flags, entity_key, dimensions, dimensions_key,
+    observed_at, [(measure, value, unit, key_hash), …]), as the pipeline's candidates give them (JsonDict
+    dimensions, a flags list); a staged value per measure. Returns the count of values."""
+    if not is_postgres():
+        rows = [(*shared, "", *value) for *shared, values in records for value in values]
         return write_rows(StagedValue, STAGED_COLUMNS, rows)
     stamps: dict[Any, str] = {}
     texts: dict[str, str] = {}
+    dimension_texts: dict[str, str] = {}
+    count = 0
 
-    def text(value: str) -> str:  # measures, units, outcomes and dimension keys repeat: escape each once
+    def text(value: str) -> str:  # measures, units and dimension keys repeat: escape each once
         escaped = texts.get(value)
         if escaped is None:
             escaped = _text(value)
@@ -140,19 +146,25 @@ def write_staged_values(rows: Sequence[Sequence[Any]]) -> int:
         return escaped
 
     def lines() -> Iterable[str]:
-        for (batch_id, raw_id, position, measure, entity_key, dims, dims_key, observed_at, value, unit, flags,
-             key, outcome) in rows:  # fmt: skip
+        nonlocal count
+        for batch_id, raw_id, position, flags, entity_key, dims, dims_key, observed_at, values in records:
             stamp = stamps.get(observed_at)
             if stamp is None:
                 stamp = stamps[observed_at] = _field(observed_at)
-            number = "\\N" if value is None else _numeric(value)
             flag_text = "[]" if type(flags) is list and not flags else _json_field(flags)
-            yield (f"{batch_id}\t{raw_id}\t{position}\t{text(measure)}\t{_text(entity_key)}\t"
-                   f"{_json_field(dims)}\t{text(dims_key)}\t{stamp}\t{number}\t{text(unit)}\t{flag_text}\t"
-                   f"{key}\t{text(outcome)}\n")  # fmt: skip
+            dims_text = dimension_texts.get(dims_key)  # the dimensions_key identifies the set
+            if dims_text is None:
+                dims_text = f"{_json_field(dims)}\t{text(dims_key)}"
+                if len(dimension_texts) < 10_000:
+                    dimension_texts[dims_key] = dims_text
+            shared = f"{batch_id}\t{raw_id}\t{position}\t{flag_text}\t{_text(entity_key)}\t{dims_text}\t{stamp}\t\t"
+            count += len(values)
+            for measure, value, unit, key in values:
+                number = "\\N" if value is None else _numeric(value)
+                yield f"{shared}{text(measure)}\t{number}\t{text(unit)}\t{key}\n"
 
     _copy(StagedValue._meta.db_table, STAGED_COLUMNS, lines())
-    return len(rows)
+    return count
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -295,7 +295,9 @@ class GoldenDataPoint(models.Model):
         verbose_name = "golden data point"
         constraints = [
             models.UniqueConstraint(
-                fields=["key_hash"], condition=models.Q(recorded_to__isnull=True), name="storage_gdp_one_current_version"
+                fields=["key_hash"],
+                condition=models.Q(recorded_to__isnull=True),
+                name="storage_gdp_one_current_version",
             )
         ]
         indexes = [

@@ -548,3 +548,41 @@ def test_a_large_payload_is_parsed_in_bounded_memory(fmt, size):
     print(
         f"{fmt}: {count} records, {stream.served / 1e6:.0f} MB, peak {peak / 1e6:.1f} MB, {count / elapsed:,.0f} records/s"
     )
+
+
+# --- NDJSON lines are read with orjson where it agrees with json, else with json --------------------------
+AWKWARD_LINES = [
+    '{"a": 1.5, "b": 1e16, "c": 1e-07}',  # floats: orjson would write other exponents
+    '{"big": 123456789012345678901234567890}',  # orjson would read a float
+    '{"nested": {"x": [1, 2.0, null]}, "s": "t"}',
+    '{"n": NaN, "i": -Infinity}',  # json's extensions, which orjson refuses
+    '{"s": "\\ud800 lone surrogate"}',
+    '{"dup": 1, "dup": 2}',
+    '{"u": "\\u00e9t\\u00e9 \\u2028", "e": "", "z": null, "t": true, "i": -9223372036854775808}',
+    '   {"padded": "x"}   \r',
+]
+
+
+def test_every_ndjson_record_is_exactly_what_json_reads():
+    body = "\n".join(AWKWARD_LINES).encode()
+    records = [record.payload for record in iter_records(io.BytesIO(body), "ndjson")]
+    expected = [json.loads(line) for line in AWKWARD_LINES]
+    assert len(records) == len(expected)
+    for got, want in zip(records, expected, strict=True):
+        assert json.dumps(got, sort_keys=True) == json.dumps(want, sort_keys=True)
+        assert [type(v) for v in got.values()] == [type(v) for v in want.values()]
+    assert type(records[1]["big"]) is int
+
+
+def test_a_malformed_ndjson_line_is_still_reported_with_json_s_line_and_column():
+    with pytest.raises(MalformedPayload) as caught:
+        list(iter_records(io.BytesIO(b'{"a": "1"}\n{"a": 1,, "b": 2}\n'), "ndjson"))
+    assert (caught.value.line, caught.value.column) == (2, 9)
+
+
+@pytest.mark.parametrize("line", [*AWKWARD_LINES, '{"a": "x", "b": 2}', '{"\\u0000\\u001f\\"\\\\": "\\t\\n\\b"}'])
+def test_the_canonical_json_of_a_record_is_json_s_whichever_encoder_writes_it(line):
+    from apps.compute.records import canonical_json
+
+    payload = json.loads(line)
+    assert canonical_json(payload) == json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -117,7 +117,7 @@ class Merger:
                     raise _RollBack
         except _RollBack:
             pass
-        except BaseException as exc:  # noqa: BLE001 - handed to the pipeline's thread, which raises it
+        except BaseException as exc:
             self._failure = exc
             self._drain()
         finally:

@@ -15,8 +15,11 @@ well-formed payload of objects raises `MalformedPayload` (400) carrying the 1-ba
 delimiter". Records before the problem have been yielded by then: the caller decides whether a
 batch is all-or-nothing. Record numbers in messages are the 0-based `position`.
 
-Only the standard library is used: the JSON array is split with `json.JSONDecoder.raw_decode` on
-a sliding text buffer, NDJSON line by line, CSV with the `csv` module over decoded lines.
+The JSON array is split with `json.JSONDecoder.raw_decode` on a sliding text buffer, NDJSON line by
+line, CSV with the `csv` module over decoded lines. An NDJSON line is read with orjson first (about 3x
+faster); whenever its result could differ from the json module's (a float: orjson reads integers beyond
+64 bits as floats; a nested value; an error, whose message and column come from json), the line is
+read again with json, so the records are exactly json's.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from orjson import loads as fast_loads
+
+from apps.compute.records import plain
 from apps.kernel.errors import DomainError
 from apps.storage.choices import PayloadFormatChoices
 
@@ -450,6 +456,14 @@ def _iter_ndjson(texts: Iterator[str]) -> Iterator[ParsedRecord]:
             if rest:
                 pending.append(rest)
         for number, line in enumerate(lines, line_no + 1):
+            try:
+                value = fast_loads(line)
+            except ValueError:
+                value = None
+            if type(value) is dict and plain(value):
+                yield ParsedRecord(position, number, value)
+                position += 1
+                continue
             try:
                 value, end = raw_decode(line)
             except JSONDecodeError:

@@ -19,12 +19,12 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.compute.ingest.merger import MERGE_LOCK
 from apps.compute.kpis import engine
 from apps.compute.kpis.choices import DirectionChoices, TargetStatusChoices
 from apps.compute.kpis.models import KpiDefinition, KpiStatusChoices, KpiTarget, KpiTransition, KpiVersion
 from apps.compute.kpis.validation import validate_version
 from apps.compute.models import PipelineRun
-from apps.compute.ingest.merger import MERGE_LOCK
 from apps.host.contracts.lifecycle import IllegalTransition, check_transition
 from apps.host.models import Membership
 from apps.kernel.audit import audit_actor

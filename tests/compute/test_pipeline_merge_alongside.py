@@ -1,0 +1,163 @@
+"""The survivorship merge runs chunk by chunk alongside the pipeline (PostgreSQL, its own connection), or
+after the chunks on the pipeline's connection: the same units, the same Golden Data Points.
+
+Run with real commits (transactional database), so that on PostgreSQL the merge really runs on a
+second connection; on SQLite both settings take the inline path, and the tests still check it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from apps.compute import services as compute
+from apps.compute.ingest import merger as merger_module
+from apps.compute.pipeline import batch_process
+from apps.storage.models import GoldenDataPoint, IngestionBatch, StagedValue, key_hash
+from tests.compute.conftest import activate_contract
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHUNK = 4
+# No primary key: a store may come twice in one batch, in different chunks.
+FIELDS = [
+    {"name": "sale_date", "logical_type": "date", "required": True, "role": "time"},
+    {"name": "store_id", "logical_type": "string", "required": True, "role": "entity_key"},
+    {"name": "revenue", "logical_type": "number", "required": True, "role": "measure", "unit": "EUR", "minimum": 0},
+]
+
+
+@pytest.fixture(params=[True, False], ids=["alongside", "after"])
+def mode(request, settings) -> bool:
+    settings.AURUM_INGEST_CHUNK_SIZE = CHUNK
+    settings.AURUM_INLINE_BATCH_BYTES = 10  # received only: the tests process the batch themselves
+    settings.AURUM_INGEST_MERGE_ALONGSIDE = request.param
+    return request.param
+
+
+@pytest.fixture
+def feed(tenant_a, people, mode) -> Any:
+    contract = activate_contract(tenant_a, people, key="sales", fields=FIELDS)
+    return compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="tills", name="T")
+
+
+def receive(source: Any, people: dict[str, Any], rows: list[dict[str, Any]]) -> IngestionBatch:
+    body = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    batch, _ = compute.batch_receive(actor=people["steward"], source=source, stream=io.BytesIO(body),
+                                     content_type="application/x-ndjson")  # fmt: skip
+    return batch
+
+
+def sale(store: str, revenue: str, day: str = "2026-11-02") -> dict[str, str]:
+    return {"sale_date": day, "store_id": store, "revenue": revenue}
+
+
+def current() -> dict[str, Decimal]:
+    return dict(GoldenDataPoint.objects.current().values_list("entity_key", "value"))
+
+
+def test_a_batch_is_merged_in_chunks_into_the_same_current_values(feed, people, mode):
+    spy = []
+    real_add = merger_module.Merger.add
+
+    def add(self, first, last):
+        spy.append((self.alongside, first, last))
+        return real_add(self, first, last)
+
+    rows = [sale(f"S{i}", f"{10 + i}") for i in range(10)]
+    rows[7] = sale("S1", "99")  # S1 again, two chunks later: the later record wins
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(merger_module.Merger, "add", add)
+        batch = batch_process(receive(feed, people, rows).pk)
+    assert [unit[1:] for unit in spy] == [(0, 3), (4, 7), (8, 9)]
+    assert {unit[0] for unit in spy} == {mode and connection.vendor == "postgresql"}
+    assert batch.status == "completed", batch.error
+    assert current() == {**{f"S{i}": Decimal(10 + i) for i in range(10) if i != 7}, "S1": Decimal(99)}
+    assert (batch.gdps_created, batch.superseded) == (9, 0)
+    earlier = GoldenDataPoint.objects.get(entity_key="S1", value=11)
+    assert earlier.recorded_to == earlier.recorded_from  # never believed: shadowed by its own batch
+    assert earlier.superseded_by_batch_id == earlier.batch_id == batch.pk
+    assert not StagedValue.objects.exists()
+
+
+def test_a_second_batch_supersedes_and_counts_only_other_batches_versions(feed, people, mode):
+    batch_process(receive(feed, people, [sale(f"S{i}", "1") for i in range(6)]).pk)
+    rows = [sale("S0", "2"), sale("S1", "1"), sale("S2", "2"), sale("S3", "2"), sale("S0", "3"), sale("S4", "1")]
+    batch = batch_process(receive(feed, people, rows).pk)
+    # S0 twice (chunks 1 and 2): the first replaces batch 1's S0, the second replaces the first. S1, S4 unchanged.
+    assert (batch.gdps_created, batch.superseded) == (3, 3)
+    assert current() == {"S0": 3, "S1": 1, "S2": 2, "S3": 2, "S4": 1, "S5": 1}
+    s0 = list(GoldenDataPoint.objects.filter(entity_key="S0").order_by("id").values_list("value", "recorded_to"))
+    assert [value for value, _ in s0] == [1, 2, 3] and s0[-1][1] is None
+
+
+def test_a_refused_batch_leaves_no_gdp_of_the_chunks_merged_before_the_gate(feed, people, mode, tenant_a):
+    from apps.host import services as host
+
+    gate = host.policy_create(actor=people["admin"], tenant=tenant_a, kind="quality_gate", name="Strict",
+                              parameters={"min_batch_pass_rate": 90, "on_failure": "refuse_batch"})  # fmt: skip
+    host.policy_activate(actor=people["admin"], policy=gate)
+    rows = [sale(f"S{i}", "5") for i in range(8)] + [sale("S8", "-1"), sale("S9", "-1")]  # 80 % pass
+    batch = batch_process(receive(feed, people, rows).pk)
+    assert batch.status == "refused", batch.error
+    assert not GoldenDataPoint.objects.exists()
+    assert not StagedValue.objects.exists()
+    # The next batch merges as if the refused one had never been.
+    again = batch_process(receive(feed, people, [sale("S0", "7")]).pk)
+    assert (again.status, again.gdps_created) == ("completed", 1)
+
+
+@pytest.mark.postgres
+def test_no_gdp_of_a_batch_is_visible_before_the_batch_completes(feed, people, mode):
+    """The chunks commit one by one; what the merge wrote stays in its transaction until the batch's end."""
+    seen: list[int] = []
+    real_finish = merger_module.Merger.finish
+
+    def finish(self, complete):
+        # All chunks are committed and (alongside) merged by now: another session still sees no GDP.
+        looker = threading.Thread(target=lambda: (seen.append(GoldenDataPoint.objects.count()), connection.close()))
+        looker.start()
+        looker.join()
+        return real_finish(self, complete)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(merger_module.Merger, "finish", finish)
+        batch = batch_process(receive(feed, people, [sale(f"S{i}", "1") for i in range(9)]).pk)
+    assert batch.status == "completed" and seen == [0]
+    assert GoldenDataPoint.objects.count() == 9
+
+
+def test_a_failure_in_the_merge_fails_the_batch_and_keeps_nothing(feed, people, mode, monkeypatch):
+    calls = []
+
+    def broken(**kwargs):
+        calls.append(kwargs["positions"])
+        raise RuntimeError("merge broke")
+
+    monkeypatch.setattr(merger_module, "merge_unit", broken)
+    with pytest.raises(RuntimeError, match="merge broke"):
+        batch_process(receive(feed, people, [sale(f"S{i}", "1") for i in range(9)]).pk)
+    batch = IngestionBatch.objects.get()
+    assert batch.status == "failed" and "merge broke" in batch.error
+    assert calls[0] == (0, 3)
+    assert not GoldenDataPoint.objects.exists()
+
+
+@pytest.mark.postgres
+def test_the_key_hash_in_sql_is_the_one_in_python(feed, people, mode):
+    from apps.storage.models import KEY_HASH_SQL
+
+    batch_process(receive(feed, people, [sale("S|1\\x", "1"), sale("été", "2", "2026-11-03")]).pk)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, {KEY_HASH_SQL.format(t='g')}::text FROM storage_goldendatapoint g")  # noqa: S608
+        in_sql = dict(cursor.fetchall())
+    for gdp in GoldenDataPoint.objects.all():
+        expected = key_hash(gdp.tenant_id, gdp.contract_id, gdp.measure, gdp.dimensions_key, gdp.observed_at,
+                            gdp.entity_key)  # fmt: skip
+        assert str(gdp.key_hash).replace("-", "") == expected == in_sql[gdp.pk].replace("-", "")
