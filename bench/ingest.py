@@ -96,7 +96,7 @@ CAST_STEPS = [
     {"kind": "cast", "field": "returns", "params": {"to": "integer"}},
     {"kind": "cast", "field": "updated_at", "params": {"to": "timestamp"}},
 ]
-AURUM_TABLES = ("storage_goldendatapoint", "storage_stagedvalue", "storage_rejection", "storage_uniquevalue",
+AURUM_TABLES = ("storage_goldendatapoint", "storage_rejection", "storage_uniquevalue",
                 "storage_rawrecord")  # fmt: skip
 BASELINE_TABLES = """
 CREATE TABLE bench_raw (id bigint PRIMARY KEY, batch int, position int, payload jsonb, hash text);

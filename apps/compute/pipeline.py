@@ -54,7 +54,7 @@ from apps.runtime.events import publish_event
 from apps.storage import bulk
 from apps.storage.choices import FINAL_BATCH_STATUSES
 from apps.storage.choices import BatchStatusChoices as Status
-from apps.storage.merge import MergeResult, discard_staged, refresh_staging_statistics
+from apps.storage.merge import MergeResult
 from apps.storage.models import IngestionBatch, RawRecord, Rejection, UniqueValue
 
 logger = logging.getLogger(__name__)
@@ -264,10 +264,10 @@ def _ingest_chunks(plan: Plan, merger: Merger) -> None:
     with _young_collections_only():
         while chunk := list(islice(records, size)):
             if chunk[-1].position <= plan.batch.processed_through:
-                _replay(plan, chunk)  # already committed: rebuild the in-memory state only
+                staged = _replay(plan, chunk)  # already committed: rebuild the in-memory state and the values
             else:
-                _ingest_chunk(plan, chunk)
-            merger.add(chunk[0].position, chunk[-1].position)
+                staged = _ingest_chunk(plan, chunk)
+            merger.add(chunk[0].position, chunk[-1].position, staged)
             gc.collect(1)
 
 
@@ -287,18 +287,31 @@ def _young_collections_only() -> Iterator[None]:
             gc.enable()
 
 
-def _replay(plan: Plan, chunk: list[Any]) -> None:
-    """Validate a committed chunk again for the validator's state only. Which records were rejected is read
-    from their rejections, not found again: an earlier batch's values may have changed since, and a record
-    must register now exactly the keys it registered then."""
-    refused = set(
-        Rejection.objects.filter(raw_record__batch=plan.batch, severity="error",
-                                 raw_record__position__range=(chunk[0].position, chunk[-1].position))
-        .values_list("position", flat=True)
-    )  # fmt: skip
+def _replay(plan: Plan, chunk: list[Any]) -> list[Any]:
+    """Validate a committed chunk again for the validator's state, and stage its accepted records' values for
+    the merge (staging lives in the run's session). Which records were rejected, and the warnings an accepted
+    one carries as quality flags, are read from their rejections, not found again: an earlier batch's values
+    may have changed since, and a record must register now exactly the keys it registered then."""
+    span = (chunk[0].position, chunk[-1].position)
+    refused: set[int] = set()
+    warned: dict[int, set[str]] = {}
+    for position, severity, field, rule in Rejection.objects.filter(
+        raw_record__batch=plan.batch, raw_record__position__range=span
+    ).values_list("position", "severity", "field", "rule"):
+        if severity == "error":
+            refused.add(position)
+        else:
+            warned.setdefault(position, set()).add(f"{rule}:{field}" if field else rule)
+    raw_ids = dict(RawRecord.objects.filter(batch=plan.batch, position__range=span).values_list("position", "id"))
+    staged = []
     for record in chunk:
         normalized, _, digest, _ = _normalize(plan, record)
-        _validate(plan, normalized, digest, rejected=record.position in refused)
+        position = record.position
+        _validate(plan, normalized, digest, rejected=position in refused)
+        if position not in refused:
+            flags = sorted(warned.get(position, ()))
+            staged.append((plan.batch.pk, raw_ids[position], position, flags, *plan.candidates(normalized)))
+    return staged
 
 
 def _normalize(plan: Plan, record: Any) -> tuple[dict[str, Any], list[Any], str, str]:
@@ -329,7 +342,8 @@ def _validate_chunk(plan: Plan, prepared: list[Any], clashes: dict[int, list[Any
 
 
 @transaction.atomic
-def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
+def _ingest_chunk(plan: Plan, chunk: list[Any]) -> list[Any]:
+    """Write the chunk's raw records, rejections and progress (one transaction); returns its staged values."""
     batch, tenant_id, batch_id = plan.batch, plan.batch.tenant_id, plan.batch.pk
     now = timezone.now()
     prepared = [(record, *_normalize(plan, record)) for record in chunk]
@@ -369,7 +383,6 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
         staged_rows.append((batch_id, raw_id, position, flags, *candidates(normalized)))
     bulk.write_raw_records(raw_rows)
     bulk.write_rejections(rejection_rows)
-    bulk.write_staged_values(staged_rows)
     if unique_values:
         _remember_unique_values(plan, unique_values, ids, refused)
     last = chunk[-1].position
@@ -382,6 +395,7 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> None:
     )
     batch.processed_through, batch.accepted = last, batch.accepted + accepted
     batch.rejected, batch.duplicates = batch.rejected + rejected, batch.duplicates + duplicates
+    return staged_rows
 
 
 def _earlier_duplicates(plan: Plan, hashes: list[str]) -> int:
@@ -507,11 +521,8 @@ def _decide_and_merge(plan: Plan, merger: Merger) -> IngestionBatch:
         merger.close()  # whatever it merged is rolled back
         with transaction.atomic():
             bulk.write_rejections(rejections)
-            discard_staged(batch.pk)
             UniqueValue.objects.filter(raw_record__batch=batch).delete()
             return _finish(batch, Status.REFUSED, now, error=_refusal_reason(batch_level, decision))
-    if not merger.alongside:
-        refresh_staging_statistics()
     status = Status.COMPLETED if batch.rejected == 0 and not decision.failures else Status.COMPLETED_WITH_REJECTIONS
 
     def complete(result: MergeResult, merged_at: datetime) -> IngestionBatch:  # in the merge's transaction
@@ -575,7 +586,6 @@ def _fail(batch_id: int, exc: Exception) -> IngestionBatch:
         )
         _discard_spool(batch)
         batch.save(update_fields=["status", "finished_at", "error", "payload_path", "updated_at"])
-        discard_staged(batch.pk)
         UniqueValue.objects.filter(raw_record__batch=batch).delete()  # it made no GDP: its values are free again
     return batch
 

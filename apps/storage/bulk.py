@@ -19,14 +19,12 @@ from typing import Any
 
 from django.db import connection
 
-from apps.storage.models import RawRecord, Rejection, StagedValue
+from apps.storage.models import RawRecord, Rejection
+from apps.storage.staging import STAGED, STAGED_COLUMNS
 
 RAW_COLUMNS = ("id", "tenant_id", "batch_id", "position", "line", "payload", "hash", "received_at")
 REJECTION_COLUMNS = ("tenant_id", "batch_id", "raw_record_id", "position", "line", "field", "rule", "severity",
                      "message", "value")  # fmt: skip
-# The columns a record's values share come first: COPY formats them once per record.
-STAGED_COLUMNS = ("batch_id", "raw_record_id", "position", "quality_flags", "entity_key", "dimensions",
-                  "dimensions_key", "observed_at", "outcome", "measure", "value", "unit", "key_hash")  # fmt: skip
 JSON_COLUMNS = {"payload", "dimensions", "quality_flags"}
 COPY_BLOCK_ROWS = 2000  # rows per write: the server parses a block while the next one is formatted
 
@@ -68,11 +66,11 @@ def next_ids(model: type, count: int) -> list[int]:
     return list(range(start, start + count))
 
 
-def write_rows(model: type, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
-    """Append `rows` (tuples in `columns` order) to the model's table; returns the count."""
+def write_rows(model: type | str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """Append `rows` (tuples in `columns` order) to the model's table (or the table named); returns the count."""
     if not rows:
         return 0
-    table = model._meta.db_table
+    table = model if isinstance(model, str) else model._meta.db_table
     json_at = [i for i, column in enumerate(columns) if column in JSON_COLUMNS]
     if is_postgres():
         fields = [_json_field if column in JSON_COLUMNS else _field for column in columns]
@@ -126,12 +124,13 @@ def write_rejections(rows: Sequence[Sequence[Any]]) -> int:
 
 
 def write_staged_values(records: Sequence[Sequence[Any]]) -> int:
-    """One row per accepted record: (batch_id, raw_id, position, flags, entity_key, dimensions, dimensions_key,
-    observed_at, [(measure, value, unit, key_hash), …]), as the pipeline's candidates give them (JsonDict
-    dimensions, a flags list); a staged value per measure. Returns the count of values."""
+    """Into this session's staging table (storage.staging, open): one row per accepted record, (batch_id, raw_id,
+    position, flags, entity_key, dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash), …]),
+    as the pipeline's candidates give them (JsonDict dimensions, a flags list); a staged value per measure.
+    Returns the count of values."""
     if not is_postgres():
         rows = [(*shared, "", *value) for *shared, values in records for value in values]
-        return write_rows(StagedValue, STAGED_COLUMNS, rows)
+        return write_rows(STAGED, STAGED_COLUMNS, rows)
     stamps: dict[Any, str] = {}
     texts: dict[str, str] = {}
     dimension_texts: dict[str, str] = {}
@@ -163,7 +162,7 @@ def write_staged_values(records: Sequence[Sequence[Any]]) -> int:
                 number = "\\N" if value is None else _numeric(value)
                 yield f"{shared}{text(measure)}\t{number}\t{text(unit)}\t{key}\n"
 
-    _copy(StagedValue._meta.db_table, STAGED_COLUMNS, lines())
+    _copy(STAGED, STAGED_COLUMNS, lines())
     return count
 
 

@@ -34,13 +34,13 @@ from typing import Any
 from django.db import connection
 
 from apps.host.choices import SurvivorshipChoices
+from apps.storage.staging import STAGED
 
 GDP = "storage_goldendatapoint"
 # For the rest of the merge's transaction (SET LOCAL): ranking a batch's staged values sorts all of them,
 # and with the default 4 MB a 100,000-record batch (300,000 values) sorted on disk (36 MB), a third of
 # the classification. JIT is off: the statements are simple and it only adds compile time.
 MERGE_WORK_MEM = "128MB"
-STAGED = "storage_stagedvalue"
 IN_UNIT = "s.batch_id = %s AND s.position BETWEEN %s AND %s"
 KEY_MATCH = "g.key_hash = s.key_hash"  # the GDP key's hash (storage.models.key_hash)
 GDP_COLUMNS = (
@@ -66,13 +66,11 @@ NOTHING = MergeResult(0, 0, 0, 0, 0)
 
 
 def refresh_staging_statistics() -> None:
-    """ANALYZE the staging table (PostgreSQL), outside the merge's transaction and before it.
+    """ANALYZE the session's staging table (PostgreSQL) before a whole batch is merged from it.
 
-    The staging table is filled and emptied by every batch, so its statistics always describe some
-    other batch: the planner would take this batch's million rows for a handful, and a join on them
-    could become quadratic. ANALYZE samples a bounded number of rows (well under a second); it is run
-    outside the merge's transaction so that its lock (which ANALYZEs of concurrent merges wait for) is
-    held only while it runs."""
+    Autovacuum never analyzes a TEMP table: without statistics the planner would take a million staged
+    rows for a handful, and a join on them could become quadratic. ANALYZE samples a bounded number
+    of rows (well under a second)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {STAGED}")
@@ -124,10 +122,10 @@ def merge_unit(
                        shadowed=shadowed + replaced)  # fmt: skip
 
 
-def discard_staged(batch_id: int) -> None:
-    """The batch's staged values, once merged (in the merge's transaction) or refused."""
+def discard_staged() -> None:
+    """Empty the session's staging table: its units are merged (or the batch refused)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {STAGED} WHERE batch_id = %s", [batch_id])
+        cursor.execute(f"TRUNCATE {STAGED}" if connection.vendor == "postgresql" else f"DELETE FROM {STAGED}")
 
 
 def _beaten(survivorship: str, source_priority: int) -> tuple[str, list[Any]]:
@@ -156,11 +154,11 @@ def _classify_postgresql(
     batch_id = unit[0]
     cursor.execute(f"""
         WITH ranked AS (
-            SELECT id, key_hash, value, unit,
+            SELECT position, measure, key_hash, value, unit,
                    ROW_NUMBER() OVER (PARTITION BY key_hash ORDER BY position DESC) AS rank
             FROM {STAGED} s WHERE {IN_UNIT}
         ), classified AS MATERIALIZED (
-            SELECT r.id, g.id AS current_id, g.batch_id = %s AS own,
+            SELECT r.position, r.measure, g.id AS current_id, g.batch_id = %s AS own,
                    CASE WHEN r.rank > 1 THEN 'shadowed'
                         WHEN g.id IS NULL THEN ''
                         WHEN g.batch_id = %s AND g.is_override = FALSE THEN ''
@@ -176,7 +174,7 @@ def _classify_postgresql(
             ) g ON r.rank = 1
         ), marked AS (
             UPDATE {STAGED} AS s SET outcome = c.outcome FROM classified c
-            WHERE s.id = c.id AND c.outcome <> ''
+            WHERE s.position = c.position AND s.measure = c.measure AND c.outcome <> ''
             RETURNING c.outcome
         ), superseded AS (
             UPDATE {GDP} AS g SET recorded_to = %s, superseded_by_batch_id = %s FROM classified c
@@ -209,9 +207,9 @@ def _classify(
     foreign = "NOT (g.batch_id IS NOT NULL AND g.batch_id = %s AND g.is_override = FALSE)"
     shadowed = _execute(cursor, f"""
         UPDATE {STAGED} SET outcome = 'shadowed'
-        WHERE id IN (
-            SELECT id FROM (
-                SELECT id, ROW_NUMBER() OVER (PARTITION BY key_hash ORDER BY position DESC) AS rank
+        WHERE rowid IN (
+            SELECT rowid FROM (
+                SELECT rowid, ROW_NUMBER() OVER (PARTITION BY key_hash ORDER BY position DESC) AS rank
                 FROM {STAGED} s WHERE {IN_UNIT}
             ) ranked WHERE rank > 1
         )""", [*unit])  # fmt: skip

@@ -327,45 +327,6 @@ class GoldenDataPoint(models.Model):
         super().save(*args, **kwargs)
 
 
-class StagedValue(models.Model):
-    """A GDP candidate of a batch being processed, waiting for the batch's survivorship merge.
-
-    Records are validated chunk by chunk; their values wait here until the whole batch is
-    known to pass the quality gate, then one set-based merge makes them Golden Data Points
-    (or, if the batch is refused, they are dropped). Rows live only while a batch runs.
-    """
-
-    id = models.BigAutoField(primary_key=True)
-    # Transient rows written only by the pipeline, in the transaction of the raw records they point to,
-    # and deleted by it (cascades stay Django's): no database-level foreign keys, whose per-row checks
-    # cost more than the COPY itself, and only the (batch, position) index, which the merge reads by.
-    batch = models.ForeignKey(
-        IngestionBatch, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
-    )
-    raw_record = models.ForeignKey(
-        RawRecord, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
-    )
-    position = models.PositiveIntegerField()
-    measure = models.CharField(max_length=200)
-    entity_key = models.CharField(max_length=500)
-    dimensions = models.JSONField(default=dict)
-    dimensions_key = models.CharField(max_length=64)
-    observed_at = models.DateTimeField()
-    key_hash = models.UUIDField()
-    value = models.DecimalField(max_digits=30, decimal_places=10, null=True)
-    unit = models.CharField(max_length=50, blank=True)
-    quality_flags = models.JSONField(default=list, blank=True)
-    # Set by the merge: "" (wins), "shadowed" (a later record of the batch has the same key),
-    # "unchanged" (same value as the current version), "lost" (the current version wins).
-    outcome = models.CharField(max_length=12, blank=True, default="")
-
-    class Meta:
-        indexes = [models.Index(fields=["batch", "position"], name="storage_staged_by_batch")]
-
-    def __str__(self) -> str:
-        return f"{self.measure} {self.entity_key} (batch {self.batch_id}, record {self.position})"
-
-
 class UniqueValue(models.Model):
     """A value of a contract's unique field already accepted, so later batches can be checked."""
 

@@ -444,7 +444,7 @@ def test_the_run_of_a_killed_worker_is_aborted_when_the_batch_resumes(source, pe
     def killed(rows: Any) -> int:
         raise WorkerKilled()
 
-    monkeypatch.setattr(bulk, "write_staged_values", killed)
+    monkeypatch.setattr(bulk, "write_raw_records", killed)
     with pytest.raises(WorkerKilled):
         batch_process(batch.pk)
     monkeypatch.undo()

@@ -156,9 +156,10 @@ def test_on_postgresql_the_lock_is_a_session_lock_held_across_chunk_commits(rece
     seen: list[bool] = []
     real = pipeline._ingest_chunk
 
-    def chunk(plan: Any, records: list[Any]) -> None:
-        real(plan, records)  # committed
+    def chunk(plan: Any, records: list[Any]) -> list[Any]:
+        staged = real(plan, records)  # committed
         seen.append(other.execute("SELECT pg_try_advisory_lock(%s, %s)", [BATCH_LOCK, received.pk]).fetchone()[0])
+        return staged
 
     monkeypatch.setattr(pipeline, "_ingest_chunk", chunk)
     try:

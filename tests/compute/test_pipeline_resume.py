@@ -25,7 +25,7 @@ from apps.compute.pipeline import batch_process
 from apps.compute.tasks import resume_stalled_batches
 from apps.runtime.models import DomainEvent, JobRun
 from apps.storage import bulk
-from apps.storage.models import GoldenDataPoint, IngestionBatch, RawRecord, Rejection, StagedValue
+from apps.storage.models import GoldenDataPoint, IngestionBatch, RawRecord, Rejection
 from tests.compute.conftest import FIELDS, activate_contract
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,7 +95,7 @@ def kill_on_call(monkeypatch, target: Any, name: str, call: int) -> list[int]:
 
 def kill_mid_way(monkeypatch, batch: IngestionBatch) -> IngestionBatch:
     """Process until the third chunk dies: two chunks (positions 0..19) stay committed."""
-    kill_on_call(monkeypatch, bulk, "write_staged_values", 3)
+    kill_on_call(monkeypatch, bulk, "write_raw_records", 3)
     with pytest.raises(WorkerKilled):
         batch_process(batch.pk)
     monkeypatch.undo()
@@ -127,7 +127,6 @@ def assert_processed_exactly_once(batch: IngestionBatch) -> None:
     assert sorted(set(current.values_list("raw_record__position", flat=True))) == [
         p for p in range(COUNT) if p not in {5, 25, 28, 33}
     ]
-    assert not StagedValue.objects.filter(batch=batch).exists()
 
 
 def test_a_batch_killed_mid_way_resumes_after_its_last_committed_chunk(received, monkeypatch):
@@ -138,7 +137,6 @@ def test_a_batch_killed_mid_way_resumes_after_its_last_committed_chunk(received,
     assert RawRecord.objects.filter(batch=batch).count() == 2 * CHUNK
     assert list(Rejection.objects.filter(batch=batch).values_list("position", flat=True)) == [5]
     assert (batch.received, batch.accepted, batch.rejected) == (COUNT, 2 * CHUNK - 1, 1)
-    assert StagedValue.objects.filter(batch=batch).count() == 2 * (2 * CHUNK - 1)
     assert not GoldenDataPoint.objects.exists()
 
     # The redelivered task finds the batch as the dead worker left it, and runs it again.
@@ -212,7 +210,7 @@ def test_a_batch_that_reaches_the_task_soft_time_limit_stays_resumable(received,
     by marking the batch failed (a final status the redelivered task and the beat job skip)."""
     from celery.exceptions import SoftTimeLimitExceeded
 
-    real, calls = bulk.write_staged_values, []
+    real, calls = bulk.write_raw_records, []
 
     def slow(rows: Any) -> int:
         calls.append(rows)
@@ -220,7 +218,7 @@ def test_a_batch_that_reaches_the_task_soft_time_limit_stays_resumable(received,
             raise SoftTimeLimitExceeded()
         return real(rows)
 
-    monkeypatch.setattr(bulk, "write_staged_values", slow)
+    monkeypatch.setattr(bulk, "write_raw_records", slow)
     with pytest.raises(SoftTimeLimitExceeded):
         batch_process(received.pk)
     monkeypatch.undo()
@@ -248,7 +246,7 @@ def test_the_run_a_killed_worker_left_running_is_ended_when_the_batch_resumes(re
 def test_a_run_that_reaches_the_soft_time_limit_is_ended_with_the_reason(received, monkeypatch):
     from celery.exceptions import SoftTimeLimitExceeded
 
-    real, calls = bulk.write_staged_values, []
+    real, calls = bulk.write_raw_records, []
 
     def slow(rows: Any) -> int:
         calls.append(rows)
@@ -256,7 +254,7 @@ def test_a_run_that_reaches_the_soft_time_limit_is_ended_with_the_reason(receive
             raise SoftTimeLimitExceeded("time is up")
         return real(rows)
 
-    monkeypatch.setattr(bulk, "write_staged_values", slow)
+    monkeypatch.setattr(bulk, "write_raw_records", slow)
     with pytest.raises(SoftTimeLimitExceeded):
         batch_process(received.pk)
     monkeypatch.undo()
@@ -276,7 +274,7 @@ def test_the_task_goes_on_in_a_new_task_after_the_soft_time_limit(received, monk
 
     from apps.compute.tasks import process_batch
 
-    real, calls = bulk.write_staged_values, []
+    real, calls = bulk.write_raw_records, []
 
     def slow(rows: Any) -> int:
         calls.append(rows)
@@ -284,7 +282,7 @@ def test_the_task_goes_on_in_a_new_task_after_the_soft_time_limit(received, monk
             raise SoftTimeLimitExceeded()
         return real(rows)
 
-    monkeypatch.setattr(bulk, "write_staged_values", slow)
+    monkeypatch.setattr(bulk, "write_raw_records", slow)
     assert process_batch(received.pk) == "processing"  # the continuation ran eagerly, inside
     assert_processed_exactly_once(received)
     runs = PipelineRun.objects.filter(batch=received).order_by("started_at", "id")
@@ -300,7 +298,7 @@ def test_a_task_that_made_no_progress_before_the_soft_time_limit_is_not_requeued
     def stuck(rows: Any) -> int:
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(bulk, "write_staged_values", stuck)
+    monkeypatch.setattr(bulk, "write_raw_records", stuck)
     queued = []
     monkeypatch.setattr(tasks.process_batch, "delay", lambda *args: queued.append(args))
     with pytest.raises(SoftTimeLimitExceeded):
@@ -314,7 +312,7 @@ def test_a_lost_database_leaves_the_batch_resumable_for_the_retry(received, monk
     """The task retries OperationalError; that is only worth it if the batch was not failed."""
     from django.db import OperationalError
 
-    real, calls = bulk.write_staged_values, []
+    real, calls = bulk.write_raw_records, []
 
     def flaky(rows: Any) -> int:
         calls.append(rows)
@@ -322,7 +320,7 @@ def test_a_lost_database_leaves_the_batch_resumable_for_the_retry(received, monk
             raise OperationalError("server closed the connection unexpectedly")
         return real(rows)
 
-    monkeypatch.setattr(bulk, "write_staged_values", flaky)
+    monkeypatch.setattr(bulk, "write_raw_records", flaky)
     with pytest.raises(OperationalError):
         batch_process(received.pk)
     received.refresh_from_db()
@@ -371,7 +369,7 @@ def test_a_record_rejected_in_a_committed_chunk_claims_no_unique_value_when_the_
     assert (first.status, first.accepted, first.rejected) == ("completed", 1, 0)
     batch = receive({**record(1), "receipt_no": "R1", "till_txn": "T2"},  # R1 again: rejected across batches
                     {**record(2), "receipt_no": "R3", "till_txn": "T2"})  # T2 was never accepted  # fmt: skip
-    kill_on_call(monkeypatch, bulk, "write_staged_values", 2)  # dies in the second chunk: the first stays committed
+    kill_on_call(monkeypatch, bulk, "write_raw_records", 2)  # dies in the second chunk: the first stays committed
     with pytest.raises(WorkerKilled):
         batch_process(batch.pk)
     monkeypatch.undo()

@@ -29,7 +29,7 @@ from apps.kernel.roles import RoleChoices
 from apps.runtime.models import JobRun
 from apps.security import services as security
 from apps.security.outbound import OutboundBlocked
-from apps.storage.models import GoldenDataPoint, IngestionBatch, Rejection, StagedValue, UniqueValue
+from apps.storage.models import GoldenDataPoint, IngestionBatch, Rejection, UniqueValue
 from tests.compute.conftest import CAST_STEPS, FIELDS, activate_contract
 
 pytestmark = pytest.mark.django_db
@@ -320,7 +320,7 @@ class TestUniqueAcrossBatches:
         body = ndjson([receipt(ROWS[0], "R1"), receipt(ROWS[1], "R2")]).encode()
         batch, _ = compute.batch_receive(actor=people["steward"], source=unique_source, stream=io.BytesIO(body),
                                          content_type="application/x-ndjson")  # fmt: skip
-        real, calls = bulk.write_staged_values, []
+        real, calls = bulk.write_raw_records, []
 
         def broken(rows):
             calls.append(rows)
@@ -328,14 +328,14 @@ class TestUniqueAcrossBatches:
                 raise RuntimeError("disk full")
             return real(rows)
 
-        monkeypatch.setattr(bulk, "write_staged_values", broken)
+        monkeypatch.setattr(bulk, "write_raw_records", broken)
         with pytest.raises(RuntimeError, match="disk full"):
             batch_process(batch.pk)
         monkeypatch.undo()
         batch.refresh_from_db()
         assert batch.status == "failed"
         assert batch.error == "RuntimeError: disk full"
-        assert not StagedValue.objects.exists() and not GoldenDataPoint.objects.exists()
+        assert not GoldenDataPoint.objects.exists()
         # The same records delivered again are not "already delivered": nothing of them was kept.
         again, _ = compute.batch_receive(actor=people["steward"], source=unique_source, stream=io.BytesIO(body),
                                          content_type="application/x-ndjson")  # fmt: skip
@@ -430,7 +430,7 @@ def test_a_row_count_error_refuses_the_batch_whole(tenant_a, people, client):
     [rejection] = Rejection.objects.filter(batch_id=batch["id"])
     assert (rejection.rule, rejection.severity, rejection.position, rejection.raw_record) == (
         "row_count", "error", None, None)  # fmt: skip
-    assert not GoldenDataPoint.objects.exists() and not StagedValue.objects.exists()
+    assert not GoldenDataPoint.objects.exists()
 
 
 def test_a_completeness_warning_is_reported_and_the_batch_completes(tenant_a, people, client):

@@ -33,7 +33,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.storage.merge import NOTHING, MergeResult, discard_staged, merge_unit
+from apps.storage.bulk import write_staged_values
+from apps.storage.merge import NOTHING, MergeResult, discard_staged, merge_unit, refresh_staging_statistics
+from apps.storage.staging import open_staging
 
 logger = logging.getLogger(__name__)
 
@@ -56,32 +58,38 @@ class Merger:
         self.now: datetime | None = None
         self._units: list[tuple[int, int]] = []
         self._thread: threading.Thread | None = None
-        self._jobs: queue.Queue[Any] = queue.Queue()
+        # Bounded: a merge that falls behind holds the pipeline back, and memory stays bounded by a few chunks.
+        self._jobs: queue.Queue[Any] = queue.Queue(maxsize=2)
         self._failure: BaseException | None = None
         if alongside():
             self._thread = threading.Thread(target=self._work, name=f"merge-batch-{batch.pk}", daemon=True)
             self._thread.start()
+        else:
+            open_staging()
 
     @property
     def alongside(self) -> bool:
         return self._thread is not None
 
-    def add(self, first: int, last: int) -> None:
-        """The chunk of positions first..last is committed: merge it (now, or in `finish`)."""
+    def add(self, first: int, last: int, staged: list[Any]) -> None:
+        """The chunk of positions first..last is committed: merge its `staged` values (bulk.write_staged_values
+        rows), now or in `finish`."""
         if self._thread is None:
+            write_staged_values(staged)
             self._units.append((first, last))
             return
         self._raise_failure()
-        self._jobs.put((first, last))
+        self._jobs.put((first, last, staged))
 
     def finish(self, complete: Callable[[MergeResult, datetime], Any]) -> Any:
         """Merge what is left, run `complete(result, now)` in the merge's transaction, commit; its return value."""
         if self._thread is None:
+            refresh_staging_statistics()
             with transaction.atomic():
                 self._begin()
                 for first, last in self._units:
                     self._merge(first, last)
-                discard_staged(self.batch_id)
+                discard_staged()
                 return complete(self.result, self.now)
         done: dict[str, Any] = {}
         self._jobs.put(("finish", complete, done))
@@ -93,7 +101,7 @@ class Merger:
 
     def close(self) -> None:
         """Drop the merge if it is still open (a refused batch, a failed or stopped run): nothing of it stays."""
-        if self._thread is None:
+        if self._thread is None:  # the session's staging table is emptied when the next run opens it
             return
         self._jobs.put(_DONE)
         self._thread.join()
@@ -104,15 +112,18 @@ class Merger:
     def _work(self) -> None:
         try:
             with transaction.atomic():
+                open_staging()
                 self._begin()
                 finished = False
                 while (job := self._jobs.get()) is not _DONE:
                     if job[0] == "finish":
-                        discard_staged(self.batch_id)
                         job[2]["value"] = job[1](self.result, self.now)
                         finished = True
                     else:
-                        self._merge(*job)
+                        first, last, staged = job
+                        write_staged_values(staged)
+                        self._merge(first, last)
+                        discard_staged()
                 if not finished:
                     raise _RollBack
         except _RollBack:
