@@ -1,4 +1,4 @@
-"""The survivorship merge: a batch's staged values become Golden Data Points, set-based.
+"""The survivorship merge: a batch's staged values (storage/staging.py) become Golden Data Points, set-based.
 
 A batch is merged in one transaction, one unit (a range of record positions, the pipeline's
 chunks) after another, in position order, all with the same `now`; each unit is a handful of
@@ -21,7 +21,7 @@ counted so. Merging a batch in units or whole gives the same current values.
 
 On PostgreSQL steps 1-4 are one statement that looks each staged value up once in the
 partial unique index of current versions (see `_classify_postgresql`); SQLite (≥ 3.33, for
-UPDATE … FROM) runs them as four statements. Steps 5-6 are the same SQL on both, and skip
+UPDATE … FROM) runs them as five statements. Steps 5-6 are the same SQL on both, and skip
 the inserts that have nothing to insert.
 """
 

@@ -159,3 +159,39 @@ def test_the_key_hash_in_sql_is_the_one_in_python(feed, people, mode):
         expected = key_hash(gdp.tenant_id, gdp.contract_id, gdp.measure, gdp.dimensions_key, gdp.observed_at,
                             gdp.entity_key)  # fmt: skip
         assert str(gdp.key_hash).replace("-", "") == expected == in_sql[gdp.pk].replace("-", "")
+
+
+class WorkerKilled(BaseException):
+    """Not an Exception: nothing in the pipeline catches it, as nothing survives a SIGKILL."""
+
+
+def test_a_resumed_batch_stages_its_committed_chunks_again_with_their_quality_flags(tenant_a, people, mode,
+                                                                                     monkeypatch):  # fmt: skip
+    from apps.storage import bulk
+
+    rules = [{"field": "revenue", "kind": "range", "severity": "warning", "params": {"max": 50}}]
+    contract = activate_contract(tenant_a, people, key="flagged", fields=FIELDS, rules=rules)
+    feed = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="t", name="T")
+    rows = [sale(f"S{i}", "60" if i in (1, 9) else "5") for i in range(10)]  # warnings in chunks 1 and 3
+    batch = receive(feed, people, rows)
+    real, calls = bulk.write_raw_records, []
+
+    def dies_in_the_second_chunk(raw_rows):
+        calls.append(1)
+        if len(calls) == 2:
+            raise WorkerKilled()
+        return real(raw_rows)
+
+    monkeypatch.setattr(bulk, "write_raw_records", dies_in_the_second_chunk)
+    with pytest.raises(WorkerKilled):
+        batch_process(batch.pk)
+    monkeypatch.undo()
+    batch.refresh_from_db()
+    assert (batch.status, batch.processed_through) == ("processing", CHUNK - 1)
+    assert not GoldenDataPoint.objects.exists()
+
+    batch = batch_process(batch.pk)
+    assert (batch.status, batch.gdps_created) == ("completed", 10), batch.error  # warnings reject nothing
+    flags = dict(GoldenDataPoint.objects.values_list("entity_key", "quality_flags"))
+    [(rule, field)] = set(batch.rejections.values_list("rule", "field"))
+    assert flags == {f"S{i}": [f"{rule}:{field}"] if i in (1, 9) else [] for i in range(10)}

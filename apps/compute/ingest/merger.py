@@ -11,8 +11,9 @@ then commits: GDPs and the batch's final status become visible together. A refus
 or stopped run rolls the merge back; the batch's staged values stay, and a resumed run merges its
 committed chunks again before it goes on.
 
-The merge holds the contract's merge lock (MERGE_LOCK) from its first unit to its commit: merges of one
-contract run one after another, and a KPI run pins its as-of only between them.
+The merge holds the contract's merge lock (MERGE_LOCK) from its start (alongside: the run's start) to its
+commit: merges of one contract run one after another (a second batch's chunks go on, and wait for the
+first once its merger's queue is full), and a KPI run pins its as-of only between them.
 
 The pipeline's own connection sees the chunks it commits; a second connection sees only committed
 data. So the merge runs inline, all of it in `finish`, on the pipeline's connection (same units, same
