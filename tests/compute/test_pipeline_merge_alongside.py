@@ -21,6 +21,7 @@ from apps.compute.ingest import merger as merger_module
 from apps.compute.pipeline import batch_process
 from apps.storage.models import GoldenDataPoint, IngestionBatch, key_hash
 from tests.compute.conftest import activate_contract
+from tests.compute.test_pipeline_resume import WorkerKilled, kill_on_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -161,10 +162,6 @@ def test_the_key_hash_in_sql_is_the_one_in_python(feed, people, mode):
         assert str(gdp.key_hash).replace("-", "") == expected == in_sql[gdp.pk].replace("-", "")
 
 
-class WorkerKilled(BaseException):
-    """Not an Exception: nothing in the pipeline catches it, as nothing survives a SIGKILL."""
-
-
 def test_a_resumed_batch_stages_its_committed_chunks_again_with_their_quality_flags(tenant_a, people, mode,
                                                                                      monkeypatch):  # fmt: skip
     from apps.storage import bulk
@@ -174,15 +171,7 @@ def test_a_resumed_batch_stages_its_committed_chunks_again_with_their_quality_fl
     feed = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="t", name="T")
     rows = [sale(f"S{i}", "60" if i in (1, 9) else "5") for i in range(10)]  # warnings in chunks 1 and 3
     batch = receive(feed, people, rows)
-    real, calls = bulk.write_raw_records, []
-
-    def dies_in_the_second_chunk(raw_rows):
-        calls.append(1)
-        if len(calls) == 2:
-            raise WorkerKilled()
-        return real(raw_rows)
-
-    monkeypatch.setattr(bulk, "write_raw_records", dies_in_the_second_chunk)
+    kill_on_call(monkeypatch, bulk, "write_raw_records", 2)  # dies in the second chunk
     with pytest.raises(WorkerKilled):
         batch_process(batch.pk)
     monkeypatch.undo()
