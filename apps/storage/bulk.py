@@ -128,6 +128,8 @@ def write_staged_values(records: Sequence[Sequence[Any]]) -> int:
     position, flags, entity_key, dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash), …]),
     as the pipeline's candidates give them (JsonDict dimensions, a flags list); a staged value per measure.
     Returns the count of values."""
+    if not records:
+        return 0
     if not is_postgres():
         rows = [(*shared, "", *value) for *shared, values in records for value in values]
         return write_rows(STAGED, STAGED_COLUMNS, rows)

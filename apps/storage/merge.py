@@ -170,6 +170,7 @@ def _classify_postgresql(
             LEFT JOIN LATERAL (
                 SELECT g.id, g.batch_id, g.value, g.unit, g.is_override, g.source_priority FROM {GDP} g
                 WHERE g.key_hash = r.key_hash AND g.recorded_to IS NULL
+                  AND g.tenant_id = %s AND g.contract_id = %s  -- the hash holds both: a guard, never a filter
                 LIMIT 1
             ) g ON r.rank = 1
         ), marked AS (
@@ -186,7 +187,7 @@ def _classify_postgresql(
                (SELECT COUNT(*) FROM marked WHERE outcome = 'lost'),
                (SELECT COUNT(*) FILTER (WHERE NOT own) FROM superseded),
                (SELECT COUNT(*) FILTER (WHERE own) FROM superseded)""",
-        [*unit, batch_id, batch_id, *params_beaten, now, batch_id])  # fmt: skip
+        [*unit, batch_id, batch_id, *params_beaten, tenant_id, contract_id, now, batch_id])  # fmt: skip
     return tuple(cursor.fetchone())  # type: ignore[return-value]
 
 
