@@ -88,13 +88,12 @@ def make_candidates(shape: Shape, tenant_id: int, contract_id: int) -> Callable[
     [(measure, value, unit, key_hash), one per measure]). Dimension sets and times repeat a lot, so their
     conversions are cached (bounded); the dimensions are a JsonDict that carries its canonical JSON text."""
     from apps.storage.bulk import JsonDict
-    from apps.storage.models import EPOCH, MICROSECOND
+    from apps.storage.models import key_hash_of, key_prefix, key_rest
 
     dimension_keys: dict[tuple[Any, ...], tuple[JsonDict, str]] = {}
-    times: dict[Any, tuple[datetime | None, str]] = {}  # the time, and its microseconds as text for the key hash
-    md5 = hashlib.md5
-    # storage.models.key_hash, in two parts: the measure's prefix is made once per batch.
-    prefixes = [f"{tenant_id}\x1f{contract_id}\x1f{measure}\x1f" for measure, _ in shape.measures]
+    times: dict[Any, datetime | None] = {}
+    # storage.models.key_hash in two parts: each measure's prefix is made once per batch, the rest once per record.
+    prefixes = [key_prefix(tenant_id, contract_id, measure) for measure, _ in shape.measures]
     entity_fields, dimension_fields, time_field, measures = (
         shape.entity_keys,
         shape.dimensions,
@@ -120,19 +119,25 @@ def make_candidates(shape: Shape, tenant_id: int, contract_id: int) -> Callable[
                 dimension_keys[values] = cached
         moment = get(time_field)
         try:
-            observed_at, micros = times[moment]
-        except (KeyError, TypeError) as missing:
+            observed_at = times[moment]
+        except KeyError:
             observed_at = as_utc_datetime(moment)
-            micros = "" if observed_at is None else str((observed_at - EPOCH) // MICROSECOND)
-            if isinstance(missing, KeyError) and len(times) < 100_000:
-                times[moment] = (observed_at, micros)
+            if len(times) < 100_000:
+                times[moment] = observed_at
+        except TypeError:
+            observed_at = as_utc_datetime(moment)
         dims, dims_key = cached
-        rest = f"{dims_key}\x1f{micros}\x1f{entity_key}"
-        return entity_key, dims, dims_key, observed_at, [
-            (measure, as_decimal(get(measure)), unit,
-             None if observed_at is None else md5((prefix + rest).encode(), usedforsecurity=False).hexdigest())
-            for (measure, unit), prefix in zip(measures, prefixes, strict=True)
-        ]  # fmt: skip
+        rest = None if observed_at is None else key_rest(dims_key, observed_at, entity_key)
+        return (
+            entity_key,
+            dims,
+            dims_key,
+            observed_at,
+            [
+                (measure, as_decimal(get(measure)), unit, None if rest is None else key_hash_of(prefix, rest))
+                for (measure, unit), prefix in zip(measures, prefixes, strict=True)
+            ],
+        )
 
     return candidates
 
