@@ -3,11 +3,13 @@
     receive  (request)  spool the body, checksum it, honour the Idempotency-Key, create the batch
     process  (inline or on a worker)
       1. parse the whole payload once: a malformed one fails before anything is written
-      2. chunk by chunk, one transaction each: raw records, rejections, staged GDP values,
-         and the resume marker `processed_through` (a killed worker resumes after it)
+      2. chunk by chunk, one transaction each: raw records, rejections and the resume marker
+         `processed_through` (a killed worker resumes after it); each chunk's GDP candidates go
+         to the survivorship merge (apps/storage/merge.py, compute/ingest/merger.py), one
+         transaction for the batch that runs alongside the chunks
       3. batch-level quality rules, then the quality-gate policy: accept all, accept the
-         valid records, or refuse the whole batch
-      4. the survivorship merge (apps/storage/merge.py), one transaction
+         valid records, or refuse the whole batch (its merge is rolled back)
+      4. the merge's transaction commits
       5. counts, status, a `batch.completed` event, a PipelineRun and OpenLineage events; once the
          batch is final its spooled payload is deleted (the raw layer holds the records)
 
@@ -103,7 +105,8 @@ def _process(batch_id: int) -> IngestionBatch:
     try:
         plan = _plan(batch)
         _check_syntax(plan)
-        merger = Merger(batch=batch, version=plan.version, source=plan.source)
+        merger = Merger(batch=batch, version=plan.version, source=plan.source,
+                        expected_keys=batch.received * len(plan.shape.measures))  # fmt: skip
         _ingest_chunks(plan, merger)
         batch = _decide_and_merge(plan, merger)
     except Exception as exc:
@@ -264,10 +267,10 @@ def _ingest_chunks(plan: Plan, merger: Merger) -> None:
     with _young_collections_only():
         while chunk := list(islice(records, size)):
             if chunk[-1].position <= plan.batch.processed_through:
-                staged = _replay(plan, chunk)  # already committed: rebuild the in-memory state and the values
+                candidates = _replay(plan, chunk)  # already committed: rebuild the in-memory state and the values
             else:
-                staged = _ingest_chunk(plan, chunk)
-            merger.add(chunk[0].position, chunk[-1].position, staged)
+                candidates = _ingest_chunk(plan, chunk)
+            merger.add(candidates)
             gc.collect(1)
 
 
@@ -288,8 +291,8 @@ def _young_collections_only() -> Iterator[None]:
 
 
 def _replay(plan: Plan, chunk: list[Any]) -> list[Any]:
-    """Validate a committed chunk again for the validator's state, and stage its accepted records' values for
-    the merge (staging lives in the run's session). Which records were rejected, and the warnings an accepted
+    """Validate a committed chunk again for the validator's state, and return its accepted records' GDP
+    candidates for the merge (the merge of a stopped run was rolled back). Which records were rejected, and the warnings an accepted
     one carries as quality flags, are read from their rejections, not found again: an earlier batch's values
     may have changed since, and a record must register now exactly the keys it registered then."""
     span = (chunk[0].position, chunk[-1].position)
@@ -303,15 +306,15 @@ def _replay(plan: Plan, chunk: list[Any]) -> list[Any]:
         else:
             warned.setdefault(position, set()).add(f"{rule}:{field}" if field else rule)
     raw_ids = dict(RawRecord.objects.filter(batch=plan.batch, position__range=span).values_list("position", "id"))
-    staged = []
+    gdp_candidates = []
     for record in chunk:
         normalized, _, digest, _ = _normalize(plan, record)
         position = record.position
         _validate(plan, normalized, digest, rejected=position in refused)
         if position not in refused:
             flags = sorted(warned.get(position, ()))
-            staged.append((plan.batch.pk, raw_ids[position], position, flags, *plan.candidates(normalized)))
-    return staged
+            gdp_candidates.append((raw_ids[position], flags, *plan.candidates(normalized)))
+    return gdp_candidates
 
 
 def _normalize(plan: Plan, record: Any) -> tuple[dict[str, Any], list[Any], str, str]:
@@ -343,7 +346,8 @@ def _validate_chunk(plan: Plan, prepared: list[Any], clashes: dict[int, list[Any
 
 @transaction.atomic
 def _ingest_chunk(plan: Plan, chunk: list[Any]) -> list[Any]:
-    """Write the chunk's raw records, rejections and progress (one transaction); returns its staged values."""
+    """Write the chunk's raw records, rejections and progress (one transaction); returns its accepted records' GDP
+    candidates (storage.merge.BatchMerge.add's records)."""
     batch, tenant_id, batch_id = plan.batch, plan.batch.tenant_id, plan.batch.pk
     now = timezone.now()
     prepared = [(record, *_normalize(plan, record)) for record in chunk]
@@ -353,7 +357,7 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> list[Any]:
     # Looked up before validation, which needs to know the records they reject (see _validate_chunk).
     unique_clashes = _unique_clashes(plan, unique_values) if unique_values else {}
     validated = _validate_chunk(plan, prepared, unique_clashes)
-    raw_rows, rejection_rows, staged_rows = [], [], []
+    raw_rows, rejection_rows, gdp_candidates = [], [], []
     refused: set[int] = set()  # raw ids of the rejected records
     accepted = rejected = 0
     # On PostgreSQL the payload is COPied as the canonical JSON text already made for the hash (jsonb
@@ -366,7 +370,7 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> list[Any]:
         raw_rows.append((raw_id, tenant_id, batch_id, position, record.line, payload, digest, now))
         if not violations:  # the common case
             accepted += 1
-            staged_rows.append((batch_id, raw_id, position, [], *candidates(normalized)))
+            gdp_candidates.append((raw_id, [], *candidates(normalized)))
             continue
         errors = False
         for v in violations:
@@ -380,7 +384,7 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> list[Any]:
             continue
         accepted += 1
         flags = sorted({f"{v.rule}:{v.field}" if v.field else v.rule for v in violations})
-        staged_rows.append((batch_id, raw_id, position, flags, *candidates(normalized)))
+        gdp_candidates.append((raw_id, flags, *candidates(normalized)))
     bulk.write_raw_records(raw_rows)
     bulk.write_rejections(rejection_rows)
     if unique_values:
@@ -395,7 +399,7 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> list[Any]:
     )
     batch.processed_through, batch.accepted = last, batch.accepted + accepted
     batch.rejected, batch.duplicates = batch.rejected + rejected, batch.duplicates + duplicates
-    return staged_rows
+    return gdp_candidates
 
 
 def _earlier_duplicates(plan: Plan, hashes: list[str]) -> int:

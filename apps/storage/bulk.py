@@ -19,8 +19,7 @@ from typing import Any
 
 from django.db import connection
 
-from apps.storage.models import RawRecord, Rejection
-from apps.storage.staging import STAGED, STAGED_COLUMNS
+from apps.storage.models import GoldenDataPoint, RawRecord, Rejection
 
 RAW_COLUMNS = ("id", "tenant_id", "batch_id", "position", "line", "payload", "hash", "received_at")
 REJECTION_COLUMNS = ("tenant_id", "batch_id", "raw_record_id", "position", "line", "field", "rule", "severity",
@@ -123,19 +122,29 @@ def write_rejections(rows: Sequence[Sequence[Any]]) -> int:
     return write_rows(Rejection, REJECTION_COLUMNS, rows)
 
 
-def write_staged_values(records: Sequence[Sequence[Any]]) -> int:
-    """Into this session's staging table (storage.staging, open): one row per accepted record, (batch_id, raw_id,
-    position, flags, entity_key, dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash), …]),
-    as the pipeline's candidates give them (JsonDict dimensions, a flags list); a staged value per measure.
-    Returns the count of values."""
-    if not records:
-        return 0
+GDP_COLUMNS = (
+    # the same for a whole unit (merge.BatchMerge's `common`)
+    "tenant_id", "contract_id", "contract_version_id", "source_id", "source_priority", "batch_id", "recorded_from",
+    "is_override", "override_reason", "overridden_by_id",
+    # per record
+    "raw_record_id", "quality_flags", "entity_key", "dimensions", "dimensions_key", "observed_at",
+    # per version
+    "measure", "value", "unit", "key_hash", "recorded_to", "superseded_by_batch_id",
+)  # fmt: skip
+
+
+def write_gdp_versions(common: Sequence[Any], records: Iterable[Sequence[Any]]) -> int:
+    """GDP versions, in GDP_COLUMNS order: `common` the unit's constant columns, then per record (raw_id, flags,
+    entity_key, dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash, recorded_to,
+    superseded_by_batch_id), …]), as merge.BatchMerge.add gives them (JsonDict dimensions, a flags list).
+    Returns the count of versions."""
     if not is_postgres():
-        rows = [(*shared, "", *value) for *shared, values in records for value in values]
-        return write_rows(STAGED, STAGED_COLUMNS, rows)
+        rows = [(*common, *shared, *version) for *shared, versions in records for version in versions]
+        return write_rows(GoldenDataPoint, GDP_COLUMNS, rows)
     stamps: dict[Any, str] = {}
     texts: dict[str, str] = {}
     dimension_texts: dict[str, str] = {}
+    prefix = "\t".join(_field(value) for value in common)
     count = 0
 
     def text(value: str) -> str:  # measures, units and dimension keys repeat: escape each once
@@ -146,25 +155,31 @@ def write_staged_values(records: Sequence[Sequence[Any]]) -> int:
                 texts[value] = escaped
         return escaped
 
+    def stamp(moment: Any) -> str:
+        if moment is None:
+            return "\\N"
+        formatted = stamps.get(moment)
+        if formatted is None:
+            formatted = stamps[moment] = _field(moment)
+        return formatted
+
     def lines() -> Iterable[str]:
         nonlocal count
-        for batch_id, raw_id, position, flags, entity_key, dims, dims_key, observed_at, values in records:
-            stamp = stamps.get(observed_at)
-            if stamp is None:
-                stamp = stamps[observed_at] = _field(observed_at)
+        for raw_id, flags, entity_key, dims, dims_key, observed_at, versions in records:
             flag_text = "[]" if type(flags) is list and not flags else _json_field(flags)
             dims_text = dimension_texts.get(dims_key)  # the dimensions_key identifies the set
             if dims_text is None:
                 dims_text = f"{_json_field(dims)}\t{text(dims_key)}"
                 if len(dimension_texts) < 10_000:
                     dimension_texts[dims_key] = dims_text
-            shared = f"{batch_id}\t{raw_id}\t{position}\t{flag_text}\t{_text(entity_key)}\t{dims_text}\t{stamp}\t\t"
-            count += len(values)
-            for measure, value, unit, key in values:
+            shared = f"{prefix}\t{raw_id}\t{flag_text}\t{_text(entity_key)}\t{dims_text}\t{stamp(observed_at)}\t"
+            count += len(versions)
+            for measure, value, unit, key, recorded_to, superseded_by in versions:
                 number = "\\N" if value is None else _numeric(value)
-                yield f"{shared}{text(measure)}\t{number}\t{text(unit)}\t{key}\n"
+                later = "\\N\t\\N" if recorded_to is None else f"{stamp(recorded_to)}\t{_field(superseded_by)}"
+                yield f"{shared}{text(measure)}\t{number}\t{text(unit)}\t{key}\t{later}\n"
 
-    _copy(STAGED, STAGED_COLUMNS, lines())
+    _copy(GoldenDataPoint._meta.db_table, GDP_COLUMNS, lines())
     return count
 
 

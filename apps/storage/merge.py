@@ -1,53 +1,45 @@
-"""The survivorship merge: a batch's staged values (storage/staging.py) become Golden Data Points, set-based.
+"""The survivorship merge: a unit of a batch's GDP candidates (one chunk of the pipeline) becomes Golden Data Points.
 
-A batch is merged in one transaction, one unit (a range of record positions, the pipeline's
-chunks) after another, in position order, all with the same `now`; each unit is a handful of
-statements whatever its size:
+A batch is merged in one transaction, one unit after another in position order, all with the same
+`now` (`BatchMerge`). A unit is a list of candidate records, `(raw_id, quality_flags, entity_key,
+dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash), …])`
+(compute.records.make_candidates), and its merge is at most three statements whatever its size:
 
-1. shadowed  – within the unit, only the last record of a GDP key can win;
-2. unchanged – a value equal to the current version changes no belief (no new version);
-3. lost      – the current version wins: a steward override, or (priority mode) a source
-               of higher priority;
-4. the current versions the winners replace get `recorded_to = now` (kept, bitemporal);
-5. winners are inserted as current versions;
-6. shadowed and lost values are kept as versions that were never current
-   (recorded_from = recorded_to = now), so lineage shows they arrived and lost, and a
-   removed override can fall back to the best of them.
+1. shadowed  – within the unit only the last record of a GDP key can win (found in Python);
+2. one probe looks up the current version of every other key that may have one (an index probe per
+   key, in key order). A key observed after the latest observed_at of its contract's measure before
+   the batch (a new period, or a first load) can only have one this batch wrote, and a filter of the
+   keys the batch merged says when it has none: such keys are not probed. Then, in Python:
+   unchanged – a value equal to the current version changes no belief (no new version),
+   lost      – the current version wins: a steward override, or (priority mode) a source of higher
+               priority,
+   wins      – anything else: the current version is superseded;
+3. one UPDATE gives the superseded current versions `recorded_to = now` (kept, bitemporal);
+4. one write (COPY on PostgreSQL) adds the winners as current versions, and the shadowed and lost values
+   as versions that were never current (recorded_from = recorded_to = now), so lineage shows they
+   arrived and lost, and a removed override can fall back to the best of them.
 
-A current version an earlier unit of the same batch wrote is always replaced (a later record of
-the batch wins, whatever its value): it ends with recorded_from = recorded_to = now and
-superseded_by_batch = its own batch, exactly as a value shadowed within one unit, and is
-counted so. Merging a batch in units or whole gives the same current values.
-
-On PostgreSQL steps 1-4 are one statement that looks each staged value up once in the
-partial unique index of current versions (see `_classify_postgresql`); SQLite (≥ 3.33, for
-UPDATE … FROM) runs them as five statements. Steps 5-6 are the same SQL on both, and skip
-the inserts that have nothing to insert.
+A current version an earlier unit of the same batch wrote is always replaced (a later record of the
+batch wins, whatever its value): it ends with recorded_from = recorded_to = now and
+superseded_by_batch = its own batch, exactly as a value shadowed within one unit, and is counted so.
+Merging a batch in units or whole gives the same current values.
 """
 
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
 
 from apps.host.choices import SurvivorshipChoices
-from apps.storage.staging import STAGED
+from apps.storage import bulk
+from apps.storage.models import GoldenDataPoint
 
 GDP = "storage_goldendatapoint"
-# For the rest of the merge's transaction (SET LOCAL): ranking a batch's staged values sorts all of them,
-# and with the default 4 MB a 100,000-record batch (300,000 values) sorted on disk (36 MB), a third of
-# the classification. JIT is off: the statements are simple and it only adds compile time.
-MERGE_WORK_MEM = "128MB"
-IN_UNIT = "s.batch_id = %s AND s.position BETWEEN %s AND %s"
-KEY_MATCH = "g.key_hash = s.key_hash"  # the GDP key's hash (storage.models.key_hash)
-GDP_COLUMNS = (
-    "tenant_id, contract_id, contract_version_id, measure, entity_key, dimensions, dimensions_key, observed_at, "
-    "value, unit, quality_flags, source_id, source_priority, batch_id, raw_record_id, recorded_from, recorded_to, "
-    "superseded_by_batch_id, is_override, override_reason, overridden_by_id, key_hash"
-)
+SQLITE_SLICE = 500  # keys or ids per statement on SQLite (bound parameters)
 
 
 @dataclass(frozen=True)
@@ -65,174 +57,201 @@ class MergeResult:
 NOTHING = MergeResult(0, 0, 0, 0, 0)
 
 
-def refresh_staging_statistics() -> None:
-    """ANALYZE the session's staging table (PostgreSQL) before a whole batch is merged from it.
+class BatchMerge:
+    """One batch's merge, in the caller's transaction, which holds the contract's merge lock from before this
+    object is made: `add` merges a unit, units in position order; `result` sums them. `expected_keys` (records
+    × measures) sizes the filter of the keys the batch merged."""
 
-    Autovacuum never analyzes a TEMP table: without statistics the planner would take a million staged
-    rows for a handful, and a join on them could become quadratic. ANALYZE samples a bounded number
-    of rows (well under a second)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {STAGED}")
+    def __init__(
+        self,
+        *,
+        batch_id: int,
+        tenant_id: int,
+        contract_id: int,
+        contract_version_id: int,
+        source_id: int,
+        source_priority: int,
+        survivorship: str,
+        now: datetime,
+        expected_keys: int,
+    ) -> None:
+        self.batch_id, self.tenant_id, self.contract_id, self.now = batch_id, tenant_id, contract_id, now
+        self.source_priority, self.survivorship = source_priority, survivorship
+        self.common = (tenant_id, contract_id, contract_version_id, source_id, source_priority, batch_id, now, False,
+                       "", None)  # fmt: skip
+        self.result = NOTHING
+        self._seen = _SeenKeys(expected_keys)
+        self._latest: dict[str, datetime | None] = {}  # measure → its latest observed_at before the batch
+        self._before: datetime | None = None  # the latest of them
+
+    def add(self, records: list[Any]) -> MergeResult:
+        """Merge one unit: `records` in position order (see the module)."""
+        last: dict[
+            str, Any
+        ] = {}  # key hash → the value tuple of its last record in the unit: the only one that can win
+        probe: list[str] = []  # keys that may have a current version
+        total = 0
+        self._learn_measures(records)
+        before, seen = self._before, self._seen
+        for record in records:
+            values = record[6]
+            total += len(values)
+            old = before is not None and record[5] <= before
+            for value in values:
+                key = value[3]
+                if old or key in seen:
+                    probe.append(key)
+                last[key] = value
+        unchanged, lost, superseded, replaced = self._classify(last, probe)
+        _supersede([*superseded, *replaced], self.batch_id, self.now)
+        bulk.write_gdp_versions(self.common, _versions(records, last, unchanged, lost, self.now, self.batch_id))
+        seen.update(last)
+        # A replaced version of an earlier unit was counted created there: it ends shadowed, as within one unit.
+        current_written = len(last) - len(unchanged) - len(lost)
+        result = MergeResult(created=current_written - len(replaced), superseded=len(superseded),
+                             unchanged=len(unchanged), lost=len(lost), shadowed=total - len(last) + len(replaced))  # fmt: skip
+        self.result += result
+        return result
+
+    def _learn_measures(self, records: list[Any]) -> None:
+        """Only a key observed at or before its measure's latest observed_at in the contract can have a current
+        version from an earlier batch; a later one can only have one of this batch (in `_seen`). Read per
+        measure before the batch writes a version of it (all records of a batch have the same measures)."""
+        measures = {value[0] for record in records[:1] for value in record[6]} - self._latest.keys()
+        for measure in measures:
+            self._latest[measure] = _latest_observed(self.contract_id, measure)
+        if measures:
+            known = [moment for moment in self._latest.values() if moment is not None]
+            self._before = max(known) if known else None
+
+    def _classify(self, last: dict[str, Any], probe: list[str]) -> tuple[set[str], set[str], list[int], list[int]]:
+        """Of the unit's winning values with a current version: (unchanged keys, lost keys, ids of the current
+        versions superseded, ids of those replaced: an earlier unit of this batch wrote them)."""
+        unchanged: set[str] = set()
+        lost: set[str] = set()
+        superseded: list[int] = []
+        replaced: list[int] = []
+        priority_mode = self.survivorship == SurvivorshipChoices.SOURCE_PRIORITY
+        currents = _current_versions(sorted(set(probe)), self.tenant_id, self.contract_id)
+        for key, (id_, batch_id, value, unit, is_override, priority) in currents.items():
+            _, new_value, new_unit, _ = last[key]
+            if batch_id == self.batch_id and not is_override:
+                replaced.append(id_)
+            elif not is_override and unit == new_unit and _same(value, new_value):
+                unchanged.add(key)
+            elif is_override or (priority_mode and priority > self.source_priority):
+                lost.add(key)
+            else:
+                superseded.append(id_)
+        return unchanged, lost, superseded, replaced
 
 
-def merge_unit(
-    *,
-    batch_id: int,
-    positions: tuple[int, int],
-    tenant_id: int,
-    contract_id: int,
-    contract_version_id: int,
-    source_id: int,
-    source_priority: int,
-    survivorship: str,
-    now: datetime,
-) -> MergeResult:
-    """Merge the batch's staged values of records `positions` (first, last; inclusive). The caller holds the
-    batch's merge transaction (and the contract's merge lock), merges units in position order and gives each
-    the same `now`; `discard_staged` ends the batch."""
-    unit = (batch_id, *positions)
+class _SeenKeys:
+    """The key hashes a batch has merged, as a Bloom filter: `key in seen` is False for a key never added, and
+    rarely (< 1 % at the expected size) True for one. Its two bit positions are taken from the key hash
+    itself (MD5: uniform)."""
+
+    def __init__(self, expected: int) -> None:
+        size = 1 << min(29, max(16, (max(expected, 1) * 24).bit_length()))  # ≥ 24 bits a key, at most 64 MB
+        self._mask = size - 1
+        self._bits = bytearray(size // 8)
+
+    def __contains__(self, key: str) -> bool:
+        x, mask, bits = int(key[:16], 16), self._mask, self._bits
+        first, second = x & mask, (x >> 32) & mask
+        return bool(bits[first >> 3] & (1 << (first & 7)) and bits[second >> 3] & (1 << (second & 7)))
+
+    def update(self, keys: Any) -> None:
+        mask, bits = self._mask, self._bits
+        for key in keys:
+            x = int(key[:16], 16)
+            first, second = x & mask, (x >> 32) & mask
+            bits[first >> 3] |= 1 << (first & 7)
+            bits[second >> 3] |= 1 << (second & 7)
+
+
+def _versions(
+    records: list[Any], last: dict[str, Any], unchanged: set[str], lost: set[str], now: datetime, batch_id: int
+) -> Any:
+    """The records with the versions to write: (raw_id, …, observed_at, [(measure, value, unit, key_hash,
+    recorded_to, superseded_by_batch_id), …]); a record whose values are all unchanged is left out."""
+    for *shared, values in records:
+        versions = []
+        for value in values:
+            key = value[3]
+            if last[key] is not value:  # shadowed by a later record of the unit
+                versions.append((*value, now, batch_id))
+            elif key in unchanged:
+                continue
+            elif key in lost:
+                versions.append((*value, now, None))
+            else:
+                versions.append((*value, None, None))
+        if versions:
+            yield (*shared, versions)
+
+
+def _same(current: Decimal | None, new: Any) -> bool:
+    """Equal values as the database compares numerics (NULL = NULL here, and NaN = NaN)."""
+    if current is None or new is None:
+        return current is None and new is None
+    return current == new or (current.is_nan() and Decimal(new).is_nan())
+
+
+def _current_versions(keys: list[str], tenant_id: int, contract_id: int) -> dict[str, tuple[Any, ...]]:
+    """The current version of each key hash that has one: key → (id, batch_id, value, unit, is_override,
+    source_priority). `keys` sorted, so the probes walk the index in order."""
+    if not keys:
+        return {}
+    columns = "g.id, g.batch_id, g.value, g.unit, g.is_override, g.source_priority"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config('work_mem', %s, true), set_config('jit', 'off', true)", [MERGE_WORK_MEM])
-            shadowed, unchanged, lost, superseded, replaced = _classify_postgresql(
-                cursor, unit, tenant_id, contract_id, survivorship, source_priority, now
+            cursor.execute("SET LOCAL jit = off")  # an index probe per key: compiling would cost more than it saves
+            # LATERAL … LIMIT 1 is an index probe per key whatever the planner's estimates; the tenant and contract
+            # are in the hash: a guard, never a filter. The keys travel as one text (a list of 15,000 strings
+            # takes psycopg longer to send than the probes take).
+            cursor.execute(f"""
+                SELECT u.i, {columns}
+                FROM unnest(string_to_array(%s, ',')::uuid[]) WITH ORDINALITY AS u(key_hash, i)
+                CROSS JOIN LATERAL (
+                    SELECT * FROM {GDP} g WHERE g.key_hash = u.key_hash AND g.recorded_to IS NULL
+                      AND g.tenant_id = %s AND g.contract_id = %s LIMIT 1
+                ) g""", [",".join(keys), tenant_id, contract_id])  # fmt: skip
+            return {keys[i - 1]: current for i, *current in cursor.fetchall()}
+        found = {}
+        for start in range(0, len(keys), SQLITE_SLICE):
+            part = keys[start : start + SQLITE_SLICE]
+            cursor.execute(
+                f"SELECT g.key_hash, {columns} FROM {GDP} g WHERE g.key_hash IN ({', '.join(['%s'] * len(part))}) "
+                "AND g.recorded_to IS NULL AND g.tenant_id = %s AND g.contract_id = %s",
+                [*part, tenant_id, contract_id],
             )
-        else:
-            shadowed, unchanged, lost, superseded, replaced = _classify(
-                cursor, unit, tenant_id, contract_id, survivorship, source_priority, now
-            )
-        insert = f"""
-            INSERT INTO {GDP} ({GDP_COLUMNS})
-            SELECT %s, %s, %s, s.measure, s.entity_key, s.dimensions, s.dimensions_key, s.observed_at, s.value,
-                   s.unit, s.quality_flags, %s, %s, s.batch_id, s.raw_record_id, %s, {{recorded_to}},
-                   {{superseded_by}}, FALSE, '', NULL, s.key_hash
-            FROM {STAGED} s WHERE {IN_UNIT} AND s.outcome IN ({{outcomes}})"""
-        common = [tenant_id, contract_id, contract_version_id, source_id, source_priority, now]
-        created = _execute(cursor, insert.format(recorded_to="NULL", superseded_by="NULL", outcomes="''"),
-                           [*common, *unit])  # fmt: skip
-        if shadowed:
-            _execute(cursor, insert.format(recorded_to="%s", superseded_by="%s", outcomes="'shadowed'"),
-                     [*common[:-1], now, now, batch_id, *unit])  # fmt: skip
-        if lost:
-            _execute(cursor, insert.format(recorded_to="%s", superseded_by="NULL", outcomes="'lost'"),
-                     [*common[:-1], now, now, *unit])  # fmt: skip
-    # A replaced version of an earlier unit was counted created there: it ends shadowed, as within one unit.
-    return MergeResult(created=created - replaced, superseded=superseded, unchanged=unchanged, lost=lost,
-                       shadowed=shadowed + replaced)  # fmt: skip
+            for key, id_, batch, value, unit, is_override, priority in cursor.fetchall():
+                # SQLite keeps numerics as integers or floats: their shortest text is the decimal that was stored.
+                number = None if value is None else Decimal(str(value))
+                found[key] = (id_, batch, number, unit, bool(is_override), priority)
+    return found
 
 
-def discard_staged() -> None:
-    """Empty the session's staging table: its units are merged (or the batch refused)."""
+def _latest_observed(contract_id: int, measure: str) -> datetime | None:
+    """The latest observed_at of any version of the contract's measure (one probe of storage_gdp_by_time_key)."""
+    found = (
+        GoldenDataPoint.objects.filter(contract_id=contract_id, measure=measure)
+        .order_by("-observed_at")
+        .values_list("observed_at", flat=True)[:1]
+    )
+    return next(iter(found), None)
+
+
+def _supersede(ids: list[int], batch_id: int, now: datetime) -> None:
+    if not ids:
+        return
+    update = f"UPDATE {GDP} SET recorded_to = %s, superseded_by_batch_id = %s WHERE id "
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {STAGED}" if connection.vendor == "postgresql" else f"DELETE FROM {STAGED}")
-
-
-def _beaten(survivorship: str, source_priority: int) -> tuple[str, list[Any]]:
-    """When the current version beats a value: a steward override, or (priority mode) a higher priority."""
-    if survivorship == SurvivorshipChoices.SOURCE_PRIORITY:
-        return "g.is_override = TRUE OR g.source_priority > %s", [source_priority]
-    return "g.is_override = TRUE", []
-
-
-def _classify_postgresql(
-    cursor: Any,
-    unit: tuple[int, int, int],
-    tenant_id: int,
-    contract_id: int,
-    survivorship: str,
-    source_priority: int,
-    now: datetime,
-) -> tuple[int, int, int, int, int]:
-    """Steps 1-4 in one statement: each staged value of the unit is ranked within it and looked up once in the
-    current versions (through the partial unique index, whatever the planner's statistics say about a
-    just-filled staging table: LATERAL … LIMIT 1 is an index probe per value, never a join that could
-    turn quadratic). Only values that do not win get an outcome written; the current versions the winners
-    replace get `recorded_to`. Returns (shadowed, unchanged, lost, superseded, replaced): `replaced` are
-    versions an earlier unit of this batch wrote, `superseded` the others."""  # fmt: skip
-    beaten, params_beaten = _beaten(survivorship, source_priority)
-    batch_id = unit[0]
-    cursor.execute(f"""
-        WITH ranked AS (
-            SELECT position, measure, key_hash, value, unit,
-                   ROW_NUMBER() OVER (PARTITION BY key_hash ORDER BY position DESC) AS rank
-            FROM {STAGED} s WHERE {IN_UNIT}
-        ), classified AS MATERIALIZED (
-            SELECT r.position, r.measure, g.id AS current_id, g.batch_id = %s AS own,
-                   CASE WHEN r.rank > 1 THEN 'shadowed'
-                        WHEN g.id IS NULL THEN ''
-                        WHEN g.batch_id = %s AND g.is_override = FALSE THEN ''
-                        WHEN g.is_override = FALSE AND (g.value = r.value OR (g.value IS NULL AND r.value IS NULL))
-                             AND g.unit = r.unit THEN 'unchanged'
-                        WHEN ({beaten}) THEN 'lost'
-                        ELSE '' END AS outcome
-            FROM ranked r
-            LEFT JOIN LATERAL (
-                SELECT g.id, g.batch_id, g.value, g.unit, g.is_override, g.source_priority FROM {GDP} g
-                WHERE g.key_hash = r.key_hash AND g.recorded_to IS NULL
-                  AND g.tenant_id = %s AND g.contract_id = %s  -- the hash holds both: a guard, never a filter
-                LIMIT 1
-            ) g ON r.rank = 1
-        ), marked AS (
-            UPDATE {STAGED} AS s SET outcome = c.outcome FROM classified c
-            WHERE s.position = c.position AND s.measure = c.measure AND c.outcome <> ''
-            RETURNING c.outcome
-        ), superseded AS (
-            UPDATE {GDP} AS g SET recorded_to = %s, superseded_by_batch_id = %s FROM classified c
-            WHERE g.id = c.current_id AND c.outcome = ''
-            RETURNING c.own
-        )
-        SELECT (SELECT COUNT(*) FROM marked WHERE outcome = 'shadowed'),
-               (SELECT COUNT(*) FROM marked WHERE outcome = 'unchanged'),
-               (SELECT COUNT(*) FROM marked WHERE outcome = 'lost'),
-               (SELECT COUNT(*) FILTER (WHERE NOT own) FROM superseded),
-               (SELECT COUNT(*) FILTER (WHERE own) FROM superseded)""",
-        [*unit, batch_id, batch_id, *params_beaten, tenant_id, contract_id, now, batch_id])  # fmt: skip
-    return tuple(cursor.fetchone())  # type: ignore[return-value]
-
-
-def _classify(
-    cursor: Any,
-    unit: tuple[int, int, int],
-    tenant_id: int,
-    contract_id: int,
-    survivorship: str,
-    source_priority: int,
-    now: datetime,
-) -> tuple[int, int, int, int, int]:
-    """Steps 1-4 statement by statement (SQLite). Returns (shadowed, unchanged, lost, superseded, replaced)."""
-    batch_id = unit[0]
-    scope = "g.tenant_id = %s AND g.contract_id = %s AND g.recorded_to IS NULL"
-    params_scope = [tenant_id, contract_id]
-    # A current version an earlier unit of this batch wrote is replaced whatever the value (see the module).
-    foreign = "NOT (g.batch_id IS NOT NULL AND g.batch_id = %s AND g.is_override = FALSE)"
-    shadowed = _execute(cursor, f"""
-        UPDATE {STAGED} SET outcome = 'shadowed'
-        WHERE rowid IN (
-            SELECT rowid FROM (
-                SELECT rowid, ROW_NUMBER() OVER (PARTITION BY key_hash ORDER BY position DESC) AS rank
-                FROM {STAGED} s WHERE {IN_UNIT}
-            ) ranked WHERE rank > 1
-        )""", [*unit])  # fmt: skip
-    unchanged = _execute(cursor, f"""
-        UPDATE {STAGED} AS s SET outcome = 'unchanged' FROM {GDP} g
-        WHERE {IN_UNIT} AND s.outcome = '' AND {scope} AND {KEY_MATCH} AND g.is_override = FALSE AND {foreign}
-          AND (g.value = s.value OR (g.value IS NULL AND s.value IS NULL)) AND g.unit = s.unit""",
-        [*unit, *params_scope, batch_id])  # fmt: skip
-    beaten, params_beaten = _beaten(survivorship, source_priority)
-    lost = _execute(cursor, f"""
-        UPDATE {STAGED} AS s SET outcome = 'lost' FROM {GDP} g
-        WHERE {IN_UNIT} AND s.outcome = '' AND {scope} AND {KEY_MATCH} AND {foreign} AND ({beaten})""",
-        [*unit, *params_scope, batch_id, *params_beaten])  # fmt: skip
-    supersede = f"""
-        UPDATE {GDP} AS g SET recorded_to = %s, superseded_by_batch_id = %s FROM {STAGED} s
-        WHERE {IN_UNIT} AND s.outcome = '' AND {scope} AND {KEY_MATCH} AND {{which}}"""
-    replaced = _execute(cursor, supersede.format(which=f"NOT {foreign}"),
-                        [now, batch_id, *unit, *params_scope, batch_id])  # fmt: skip
-    superseded = _execute(cursor, supersede.format(which=foreign), [now, batch_id, *unit, *params_scope, batch_id])
-    return shadowed, unchanged, lost, superseded, replaced
-
-
-def _execute(cursor: Any, sql: str, params: list[Any]) -> int:
-    cursor.execute(sql, params)
-    return max(cursor.rowcount, 0)
+        if connection.vendor == "postgresql":
+            cursor.execute(update + "= ANY(%s)", [now, batch_id, ids])
+            return
+        moment = connection.ops.adapt_datetimefield_value(now)
+        for start in range(0, len(ids), SQLITE_SLICE):
+            part = ids[start : start + SQLITE_SLICE]
+            cursor.execute(update + f"IN ({', '.join(['%s'] * len(part))})", [moment, batch_id, *part])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.db import connection
 from apps.compute import services as compute
 from apps.compute.ingest import merger as merger_module
 from apps.compute.pipeline import batch_process
+from apps.storage.merge import BatchMerge
 from apps.storage.models import GoldenDataPoint, IngestionBatch, key_hash
 from tests.compute.conftest import activate_contract
 from tests.compute.test_pipeline_resume import WorkerKilled, kill_on_call
@@ -67,16 +69,16 @@ def test_a_batch_is_merged_in_chunks_into_the_same_current_values(feed, people, 
     spy = []
     real_add = merger_module.Merger.add
 
-    def add(self, first, last, staged):
-        spy.append((self.alongside, first, last))
-        return real_add(self, first, last, staged)
+    def add(self, records):
+        spy.append((self.alongside, len(records)))
+        return real_add(self, records)
 
     rows = [sale(f"S{i}", f"{10 + i}") for i in range(10)]
     rows[7] = sale("S1", "99")  # S1 again, two chunks later: the later record wins
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(merger_module.Merger, "add", add)
         batch = batch_process(receive(feed, people, rows).pk)
-    assert [unit[1:] for unit in spy] == [(0, 3), (4, 7), (8, 9)]
+    assert [records for _, records in spy] == [CHUNK, CHUNK, 2]
     assert {unit[0] for unit in spy} == {mode and connection.vendor == "postgresql"}
     assert batch.status == "completed", batch.error
     assert current() == {**{f"S{i}": Decimal(10 + i) for i in range(10) if i != 7}, "S1": Decimal(99)}
@@ -135,16 +137,16 @@ def test_no_gdp_of_a_batch_is_visible_before_the_batch_completes(feed, people, m
 def test_a_failure_in_the_merge_fails_the_batch_and_keeps_nothing(feed, people, mode, monkeypatch):
     calls = []
 
-    def broken(**kwargs):
-        calls.append(kwargs["positions"])
+    def broken(self, records):
+        calls.append(len(records))
         raise RuntimeError("merge broke")
 
-    monkeypatch.setattr(merger_module, "merge_unit", broken)
+    monkeypatch.setattr(BatchMerge, "add", broken)
     with pytest.raises(RuntimeError, match="merge broke"):
         batch_process(receive(feed, people, [sale(f"S{i}", "1") for i in range(9)]).pk)
     batch = IngestionBatch.objects.get()
     assert batch.status == "failed" and "merge broke" in batch.error
-    assert calls[0] == (0, 3)
+    assert calls[0] == CHUNK
     assert not GoldenDataPoint.objects.exists()
 
 
@@ -162,7 +164,7 @@ def test_the_key_hash_in_sql_is_the_one_in_python(feed, people, mode):
         assert str(gdp.key_hash).replace("-", "") == expected == in_sql[gdp.pk].replace("-", "")
 
 
-def test_a_resumed_batch_stages_its_committed_chunks_again_with_their_quality_flags(tenant_a, people, mode,
+def test_a_resumed_batch_merges_its_committed_chunks_again_with_their_quality_flags(tenant_a, people, mode,
                                                                                      monkeypatch):  # fmt: skip
     from apps.storage import bulk
 
@@ -184,3 +186,42 @@ def test_a_resumed_batch_stages_its_committed_chunks_again_with_their_quality_fl
     flags = dict(GoldenDataPoint.objects.values_list("entity_key", "quality_flags"))
     [(rule, field)] = set(batch.rejections.values_list("rule", "field"))
     assert flags == {f"S{i}": [f"{rule}:{field}"] if i in (1, 9) else [] for i in range(10)}
+
+
+def test_only_keys_that_may_have_a_current_version_are_probed(feed, people, mode, monkeypatch):
+    """A new period's keys have no current version unless this batch wrote it: they are not looked up."""
+    from apps.storage import merge
+
+    probed: list[str] = []
+    real = merge._current_versions
+
+    def spy(keys, tenant_id, contract_id):
+        probed.extend(keys)
+        return real(keys, tenant_id, contract_id)
+
+    monkeypatch.setattr(merge, "_current_versions", spy)
+    batch_process(receive(feed, people, [sale(f"S{i}", "1", "2026-11-02") for i in range(6)]).pk)
+    assert probed == []  # a first load: nothing to look up
+    rows = [sale(f"S{i}", "2", "2026-11-03") for i in range(6)]  # a new day
+    rows[5] = sale("S0", "3", "2026-11-03")  # S0 again, in the second chunk: this batch's own version
+    rows.append(sale("S1", "5", "2026-11-02"))  # a correction of the day before
+    batch = batch_process(receive(feed, people, rows).pk)
+    key = {(gdp.entity_key, gdp.observed_at.day): gdp.key_hash.hex for gdp in GoldenDataPoint.objects.all()}
+    assert sorted(probed) == sorted([key["S0", 3], key["S1", 2]])
+    assert (batch.gdps_created, batch.superseded) == (6, 1)  # S0..S4 of the 3rd, S1 of the 2nd; S1 superseded
+    assert current_at(3) == {"S0": 3, "S1": 2, "S2": 2, "S3": 2, "S4": 2}
+    assert current_at(2) == {"S0": 1, "S1": 5, "S2": 1, "S3": 1, "S4": 1, "S5": 1}
+
+
+def current_at(day: int) -> dict[str, Decimal]:
+    return dict(GoldenDataPoint.objects.current().filter(observed_at__day=day).values_list("entity_key", "value"))
+
+
+def test_the_filter_of_merged_keys_never_forgets_a_key():
+    from apps.storage.merge import _SeenKeys
+
+    keys = [key_hash(1, 2, "revenue", "d", datetime(2026, 1, 1, tzinfo=UTC), f"S{i}") for i in range(20_000)]
+    seen = _SeenKeys(len(keys))
+    seen.update(keys[:10_000])
+    assert all(key in seen for key in keys[:10_000])
+    assert sum(key in seen for key in keys[10_000:]) < 100  # false positives: < 1 %

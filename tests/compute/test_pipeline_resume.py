@@ -150,9 +150,9 @@ def test_a_batch_killed_mid_way_resumes_after_its_last_committed_chunk(received,
 
 
 def test_a_batch_killed_in_the_merge_resumes_without_duplicates(received, monkeypatch):
-    from apps.compute.ingest import merger
+    from apps.storage.merge import BatchMerge
 
-    kill_on_call(monkeypatch, merger, "merge_unit", COUNT // CHUNK + 1)  # the last chunk's merge
+    kill_on_call(monkeypatch, BatchMerge, "add", COUNT // CHUNK + 1)  # the last chunk's merge
     with pytest.raises(WorkerKilled):
         batch_process(received.pk)
     monkeypatch.undo()

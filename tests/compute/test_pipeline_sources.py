@@ -374,8 +374,8 @@ def test_the_later_record_of_a_batch_wins_and_the_earlier_is_kept_shadowed(recei
                                   receipt({**ROWS[0], "revenue": "150", "units": "2"}, "R2")])  # fmt: skip
     assert (batch["status"], batch["accepted"], batch["gdps_created"], batch["superseded"]) == ("completed", 2, 2, 0)
     versions = GoldenDataPoint.objects.filter(measure="revenue", entity_key="S001").order_by("id")
-    assert [(v.value, v.raw_record.position) for v in versions] == [(Decimal("150"), 1), (Decimal("100"), 0)]
-    winner, shadowed = versions
+    assert [(v.value, v.raw_record.position) for v in versions] == [(Decimal("100"), 0), (Decimal("150"), 1)]
+    shadowed, winner = versions
     assert winner.recorded_to is None
     assert shadowed.recorded_to == shadowed.recorded_from  # never current
     assert shadowed.batch_id == shadowed.superseded_by_batch_id == batch["id"]

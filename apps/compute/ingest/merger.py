@@ -1,15 +1,15 @@
 """A batch's survivorship merge, run alongside its chunks instead of after them.
 
-The chunks (raw records, rejections, staged values) commit one by one, so that a stopped run resumes
+The chunks (raw records, rejections) commit one by one, so that a stopped run resumes
 after the last one; the Golden Data Points must instead appear all at once, when the batch ends and
 only if its quality gate lets it in. So the merge is one transaction of its own, on a connection of
-its own, in a thread of its own: each chunk, once committed, is merged there (`merge_unit`) while the
+its own, in a thread of its own: each chunk, once committed, is merged there (`BatchMerge.add`) while the
 pipeline already parses, normalizes and validates the next one, so that the database's merge work
 and the pipeline's Python work run on two cores at once. When the last chunk is in, `finish` merges
 what is left and runs the batch's completion (counts, status, events) in the same transaction, which
 then commits: GDPs and the batch's final status become visible together. A refused batch, a failed
-or stopped run rolls the merge back; the batch's staged values stay, and a resumed run merges its
-committed chunks again before it goes on.
+or stopped run rolls the merge back; a resumed run validates its committed chunks again and merges
+them before it goes on.
 
 The merge holds the contract's merge lock (MERGE_LOCK) from its start (alongside: the run's start) to its
 commit: merges of one contract run one after another (a second batch's chunks go on, and wait for the
@@ -18,25 +18,26 @@ first once its merger's queue is full), and a KPI run pins its as-of only betwee
 The pipeline's own connection sees the chunks it commits; a second connection sees only committed
 data. So the merge runs inline, all of it in `finish`, on the pipeline's connection (same units, same
 result) where there is no second connection to be had: on SQLite (one writer), when the pipeline runs
-inside an outer transaction (a test's, say), or when AURUM_INGEST_MERGE_ALONGSIDE is off.
+inside an outer transaction (a test's, say), or when AURUM_INGEST_MERGE_ALONGSIDE is off. Until then the
+units wait in a temporary file (pickled, one after another), so memory stays bounded by a chunk.
 """
 
 from __future__ import annotations
 
 import logging
+import pickle
 import queue
+import tempfile
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.storage.bulk import write_staged_values
-from apps.storage.merge import NOTHING, MergeResult, discard_staged, merge_unit, refresh_staging_statistics
-from apps.storage.staging import open_staging
+from apps.storage.merge import BatchMerge, MergeResult
 
 logger = logging.getLogger(__name__)
 
@@ -47,17 +48,17 @@ _DONE = object()
 class Merger:
     """Merges a batch's committed chunks, in order, in one transaction; `finish` commits it, `close` drops it."""
 
-    def __init__(self, *, batch: Any, version: Any, source: Any) -> None:
+    def __init__(self, *, batch: Any, version: Any, source: Any, expected_keys: int) -> None:
         self.batch_id = batch.pk
         self.contract_id = version.contract_id
         self._arguments = {
             "batch_id": batch.pk, "tenant_id": batch.tenant_id, "contract_id": version.contract_id,
             "contract_version_id": version.pk, "source_id": source.pk, "source_priority": source.priority,
-            "survivorship": version.contract.survivorship,
+            "survivorship": version.contract.survivorship, "expected_keys": expected_keys,
         }  # fmt: skip
-        self.result = NOTHING
-        self.now: datetime | None = None
-        self._units: list[tuple[int, int]] = []
+        self._merge: BatchMerge | None = None  # made when the merge's transaction has the lock
+        self._units: Any = None  # the inline mode's temporary file of pickled units
+        self._unit_count = 0
         self._thread: threading.Thread | None = None
         # Bounded: a merge that falls behind holds the pipeline back, and memory stays bounded by a few chunks.
         self._jobs: queue.Queue[Any] = queue.Queue(maxsize=2)
@@ -66,34 +67,37 @@ class Merger:
             self._thread = threading.Thread(target=self._work, name=f"merge-batch-{batch.pk}", daemon=True)
             self._thread.start()
         else:
-            open_staging()
+            self._units = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish or close
 
     @property
     def alongside(self) -> bool:
         return self._thread is not None
 
-    def add(self, first: int, last: int, staged: list[Any]) -> None:
-        """The chunk of positions first..last is committed: merge its `staged` values (bulk.write_staged_values
-        rows), now or in `finish`."""
+    def add(self, records: list[Any]) -> None:
+        """A chunk is committed: merge its accepted records' candidates (storage.merge.BatchMerge.add's records), now
+        or in `finish`."""
+        if not records:
+            return
         if self._thread is None:
-            write_staged_values(staged)
-            self._units.append((first, last))
+            pickle.dump(records, self._units, protocol=pickle.HIGHEST_PROTOCOL)
+            self._unit_count += 1
             return
         self._raise_failure()
-        self._jobs.put((first, last, staged))
+        self._jobs.put(records)
 
     def finish(self, complete: Callable[[MergeResult, datetime], Any]) -> Any:
         """Merge what is left, run `complete(result, now)` in the merge's transaction, commit; its return value."""
         if self._thread is None:
-            refresh_staging_statistics()
+            self._units.seek(0)
             with transaction.atomic():
                 self._begin()
-                for first, last in self._units:
-                    self._merge(first, last)
-                discard_staged()
-                return complete(self.result, self.now)
+                for _ in range(self._unit_count):
+                    self._merge.add(pickle.load(self._units))  # noqa: S301 - our own file, written above
+                value = complete(self._merge.result, self._merge.now)
+            self.close()
+            return value
         done: dict[str, Any] = {}
-        self._jobs.put(("finish", complete, done))
+        self._jobs.put(_Finish(complete, done))
         self._jobs.put(_DONE)
         self._thread.join()
         self._thread = None
@@ -102,7 +106,10 @@ class Merger:
 
     def close(self) -> None:
         """Drop the merge if it is still open (a refused batch, a failed or stopped run): nothing of it stays."""
-        if self._thread is None:  # the session's staging table is emptied when the next run opens it
+        if self._thread is None:
+            if self._units is not None:
+                self._units.close()
+                self._units = None
             return
         self._jobs.put(_DONE)
         self._thread.join()
@@ -113,18 +120,14 @@ class Merger:
     def _work(self) -> None:
         try:
             with transaction.atomic():
-                open_staging()
                 self._begin()
                 finished = False
                 while (job := self._jobs.get()) is not _DONE:
-                    if job[0] == "finish":
-                        job[2]["value"] = job[1](self.result, self.now)
+                    if isinstance(job, _Finish):
+                        job.done["value"] = job.complete(self._merge.result, self._merge.now)
                         finished = True
                     else:
-                        first, last, staged = job
-                        write_staged_values(staged)
-                        self._merge(first, last)
-                        discard_staged()
+                        self._merge.add(job)
                 if not finished:
                     raise _RollBack
         except _RollBack:
@@ -145,15 +148,17 @@ class Merger:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MERGE_LOCK, self.contract_id])
         # Recorded after the lock: a KPI run pins its as-of under the same lock (kpis.services), so every
         # merge either committed before that moment or records its versions after it.
-        self.now = timezone.now()
-
-    def _merge(self, first: int, last: int) -> None:
-        self.result += merge_unit(positions=(first, last), now=self.now, **self._arguments)
+        self._merge = BatchMerge(now=timezone.now(), **self._arguments)
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
             failure, self._failure = self._failure, None
             raise failure
+
+
+class _Finish(NamedTuple):
+    complete: Callable[[MergeResult, datetime], Any]
+    done: dict[str, Any]
 
 
 class _RollBack(Exception):
