@@ -132,7 +132,7 @@ class RawRecord(models.Model):
     position = models.PositiveIntegerField()
     line = models.PositiveIntegerField(help_text="Line of the record in the payload (1-based).")
     payload = models.JSONField()
-    hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)  # COLLATE "C" on PostgreSQL (migration 0012): keep it in an AlterField
     received_at = models.DateTimeField()
 
     objects = RawRecordQuerySet.as_manager()
@@ -346,7 +346,7 @@ class UniqueValue(models.Model):
     tenant = models.ForeignKey("host.Tenant", on_delete=models.PROTECT, related_name="+")
     contract = models.ForeignKey("host.DataContract", on_delete=models.CASCADE, related_name="+")
     field = models.CharField(max_length=200)
-    value_hash = models.CharField(max_length=64)
+    value_hash = models.CharField(max_length=64)  # COLLATE "C" on PostgreSQL (migration 0012)
     raw_record = models.ForeignKey(RawRecord, null=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
