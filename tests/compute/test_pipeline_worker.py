@@ -178,6 +178,7 @@ def test_a_large_batch_is_queued_to_a_real_worker_and_completes(source, people, 
                                     headers={"Content-Type": "application/x-ndjson",
                                              "Idempotency-Key": "export-2026-10"})  # fmt: skip
         assert (status, again["id"], again["status"]) == (200, batch["id"], "completed")
+        _wait_until_drained(queue)
     finally:
         for process in reversed(processes):
             process.stop()
@@ -191,3 +192,22 @@ def test_a_large_batch_is_queued_to_a_real_worker_and_completes(source, people, 
     assert GoldenDataPoint.objects.current().filter(batch=stored).count() == 2 * RECORDS
     assert list(PipelineRun.objects.filter(batch=stored).values_list("status", flat=True)) == ["completed"]
     assert IngestionBatch.objects.count() == 1
+
+
+def _wait_until_drained(queue: str, quiet_seconds: float = 2.0) -> None:
+    """The batch's end sends `batch.completed`, whose dispatch on the worker queues its handlers: wait until
+    the queue has stayed empty for a while, so that the worker is not stopped between one task and the next
+    one it queued."""
+    client = redis.Redis.from_url(REDIS_URL)
+    deadline, quiet_since = time.monotonic() + PROCESS_TIMEOUT_SECONDS, None
+    try:
+        while time.monotonic() < deadline:
+            if client.llen(queue):
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since >= quiet_seconds:
+                return
+            time.sleep(0.1)
+    finally:
+        client.close()
