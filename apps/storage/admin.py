@@ -22,7 +22,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -186,6 +186,14 @@ class RawRecordFilter(_LinkedRowFilter):
     title = "raw record"
     parameter_name = field = "raw_record"
     label = "Raw record {}"
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        # With the record's batch: GDPs are indexed by (batch, raw record), not by raw record alone.
+        value = _int_or_none(self.value())
+        if self.value() is None or value is None:
+            return super().queryset(request, queryset)
+        batch = RawRecord.objects.filter(pk=value).values("batch_id")[:1]
+        return queryset.filter(batch_id=Subquery(batch), raw_record_id=value)
 
 
 def parse_moment(text: str) -> datetime | None:
@@ -502,7 +510,7 @@ class RawRecordAdmin(IngestStyles, ReadOnlyTenantScopedAdmin):
             context.update(
                 rejections=list(obj.rejections.order_by("id")),
                 gdps_url=f"{gdps}?{urlencode({'raw_record': obj.pk, 'belief': 'all'})}",
-                gdp_count=GoldenDataPoint.objects.filter(raw_record=obj).count(),
+                gdp_count=GoldenDataPoint.objects.filter(batch_id=obj.batch_id, raw_record=obj).count(),
                 append_only_note="Raw records are kept exactly as received: they are never changed, and deleted only "
                 "by the retention job.",
                 subtitle=f"Record #{obj.position} of batch {obj.batch_id} (line {obj.line})",

@@ -347,6 +347,7 @@ class TestRawLayer:
         assert RawRecord.objects.count() == kept
         assert raw_records_expire(tenant=tenant_a, older_than_days=30, now=later) == kept
         assert GoldenDataPoint.objects.current().count() == 4  # GDPs stay; their raw link is emptied
+        assert not GoldenDataPoint.objects.filter(raw_record__isnull=False).exists()
 
     def test_the_retention_job_follows_the_effective_policy_and_never_touches_kept_rows(
         self, client, source, tenant_a, tenant_b, people, member

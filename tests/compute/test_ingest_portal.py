@@ -249,6 +249,16 @@ class TestGoldenDataPoints:
         assert batch_url(gdp.batch) in text
         assert reverse("admin:compute_source_change", args=[source.pk]) in text and "Tills" in text
 
+    def test_the_raw_record_page_counts_its_gdps_and_links_to_exactly_them(self, steward, source):
+        upload(steward, source, "sales.ndjson", ndjson(ROWS))
+        gdp = current()
+        response = steward.get(reverse("admin:storage_rawrecord_change", args=[gdp.raw_record_id]))
+        mine = GoldenDataPoint.objects.filter(raw_record_id=gdp.raw_record_id)
+        assert response.context["gdp_count"] == mine.count() > 0
+        listed = steward.get(response.context["gdps_url"])
+        assert listed.status_code == 200
+        assert {row.pk for row in listed.context["cl"].result_list} == set(mine.values_list("pk", flat=True))
+
     def test_after_a_second_upload_the_history_shows_both_versions_and_who_superseded(self, steward, source):
         upload(steward, source, "first.ndjson", ndjson(ROWS))
         old = current()
