@@ -86,9 +86,8 @@ class BatchMerge:
 
     def add(self, records: list[Any]) -> MergeResult:
         """Merge one unit: `records` in position order (see the module)."""
-        last: dict[
-            str, Any
-        ] = {}  # key hash → the value tuple of its last record in the unit: the only one that can win
+        # key hash → the value tuple of its last record in the unit: the only one that can win
+        last: dict[str, Any] = {}
         probe: list[str] = []  # keys that may have a current version
         total = 0
         self._learn_measures(records)
@@ -96,12 +95,11 @@ class BatchMerge:
         for record in records:
             values = record[6]
             total += len(values)
-            old = before is not None and record[5] <= before
+            if before is not None and record[5] <= before:
+                probe.extend([value[3] for value in values])
             for value in values:
-                key = value[3]
-                if old or key in seen:
-                    probe.append(key)
-                last[key] = value
+                last[value[3]] = value
+        probe += seen.members(last)  # the classification probes each key once
         unchanged, lost, superseded, replaced = self._classify(last, probe)
         _supersede([*superseded, *replaced], self.batch_id, self.now)
         bulk.write_gdp_versions(self.common, _versions(records, last, unchanged, lost, self.now, self.batch_id))
@@ -147,27 +145,32 @@ class BatchMerge:
 
 
 class _SeenKeys:
-    """The key hashes a batch has merged, as a Bloom filter: `key in seen` is False for a key never added, and
-    rarely (< 1 % at the expected size) True for one. Its two bit positions are taken from the key hash
-    itself (MD5: uniform)."""
+    """The key hashes a batch has merged, as a Bloom filter: `members` never leaves out a key that was added,
+    and rarely (< 1 % at the expected size) lets one through that was not. Its two bit positions come from
+    the key's str hash, which Python computed and kept when the key went into a dict (per process: the
+    filter lives only as long as its batch's merge)."""
 
     def __init__(self, expected: int) -> None:
         size = 1 << min(29, max(16, (max(expected, 1) * 24).bit_length()))  # ≥ 24 bits a key, at most 64 MB
         self._mask = size - 1
         self._bits = bytearray(size // 8)
 
-    def __contains__(self, key: str) -> bool:
-        x, mask, bits = int(key[:16], 16), self._mask, self._bits
-        first, second = x & mask, (x >> 32) & mask
-        return bool(bits[first >> 3] & (1 << (first & 7)) and bits[second >> 3] & (1 << (second & 7)))
+    def members(self, keys: Any) -> list[str]:
+        """The keys that may have been added."""
+        mask, bits = self._mask, self._bits
+        return [
+            key
+            for key in keys
+            if bits[((h := hash(key)) & mask) >> 3] & (1 << (h & 7))
+            and bits[((h >> 32) & mask) >> 3] & (1 << ((h >> 32) & 7))
+        ]
 
     def update(self, keys: Any) -> None:
         mask, bits = self._mask, self._bits
         for key in keys:
-            x = int(key[:16], 16)
-            first, second = x & mask, (x >> 32) & mask
-            bits[first >> 3] |= 1 << (first & 7)
-            bits[second >> 3] |= 1 << (second & 7)
+            h = hash(key)
+            bits[(h & mask) >> 3] |= 1 << (h & 7)
+            bits[((h >> 32) & mask) >> 3] |= 1 << ((h >> 32) & 7)
 
 
 def _versions(
