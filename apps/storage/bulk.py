@@ -136,12 +136,12 @@ GDP_COLUMNS = (
 
 def write_gdp_versions(common: Sequence[Any], records: Iterable[Sequence[Any]]) -> int:
     """GDP versions, in GDP_COLUMNS order: `common` the unit's constant columns, then per record (raw_id, flags,
-    entity_key, dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash, recorded_to,
-    superseded_by_batch_id), …]), as merge.BatchMerge.add gives them (JsonDict dimensions, a flags list).
-    Returns the count of versions."""
+    entity_key, dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash[, recorded_to,
+    superseded_by_batch_id]), …]), as merge.BatchMerge.add gives them (JsonDict dimensions, a flags list);
+    a version without the last two is current. Returns the count of versions."""
     if not is_postgres():
-        rows = [(*common, *shared, measure, unit, value, *rest)
-                for *shared, versions in records for measure, value, unit, *rest in versions]  # fmt: skip
+        rows = [(*common, *shared, version[0], version[2], version[1], version[3], *(version[4:] or (None, None)))
+                for *shared, versions in records for version in versions]  # fmt: skip
         return write_rows(GoldenDataPoint, GDP_COLUMNS, rows)
     stamps: dict[Any, str] = {}
     measure_units: dict[tuple[str, str], str] = {}  # a contract version's few (measure, unit) pairs, escaped once
@@ -165,12 +165,17 @@ def write_gdp_versions(common: Sequence[Any], records: Iterable[Sequence[Any]]) 
             if len(dimension_texts) < 10_000:
                 dimension_texts[dims_key] = dims_text
         shared = f"{prefix}\t{raw_id}\t{flag_text}\t{_text(entity_key)}\t{dims_text}\t{stamp(observed_at)}\t"
-        for measure, value, unit, key, recorded_to, superseded_by in versions:
+        for version in versions:
+            if len(version) == 4:
+                measure, value, unit, key = version
+                later = "\\N\t\\N"
+            else:
+                measure, value, unit, key, recorded_to, superseded_by = version
+                later = f"{stamp(recorded_to)}\t{_field(superseded_by)}"
             pair = measure_units.get((measure, unit))
             if pair is None:
                 pair = measure_units[measure, unit] = f"{_text(measure)}\t{_text(unit)}"
             number = "\\N" if value is None else str(value) if value.is_finite() else _numeric(value)
-            later = "\\N\t\\N" if recorded_to is None else f"{stamp(recorded_to)}\t{_field(superseded_by)}"
             lines.append((key, f"{shared}{pair}\t{number}\t{key}\t{later}\n"))
     # In key hash order (stable: a key's versions stay in record order): the inserts into the unique index of
     # current versions, and into the time index (key_hash last), then sweep the index instead of landing at

@@ -176,8 +176,13 @@ class _SeenKeys:
 def _versions(
     records: list[Any], last: dict[str, Any], unchanged: set[str], lost: set[str], now: datetime, batch_id: int
 ) -> Any:
-    """The records with the versions to write: (raw_id, …, observed_at, [(measure, value, unit, key_hash,
-    recorded_to, superseded_by_batch_id), …]); a record whose values are all unchanged is left out."""
+    """The records with the versions to write (bulk.write_gdp_versions): a winner as its candidate value, a
+    version that is never current with its recorded_to and superseded_by_batch_id added; a record whose
+    values are all unchanged is left out. A unit of winners only (a first load, a new period) is written as
+    it came."""
+    if not unchanged and not lost and sum(len(record[6]) for record in records) == len(last):
+        yield from records
+        return
     for *shared, values in records:
         versions = []
         for value in values:
@@ -189,7 +194,7 @@ def _versions(
             elif key in lost:
                 versions.append((*value, now, None))
             else:
-                versions.append((*value, None, None))
+                versions.append(value)
         if versions:
             yield (*shared, versions)
 
