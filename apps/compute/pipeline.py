@@ -27,6 +27,7 @@ across chunks.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import threading
@@ -50,7 +51,7 @@ from apps.compute.models import PipelineRun, Source
 from apps.compute.normalize import compile_steps, steps_from_rules
 from apps.compute.records import Shape, hashed_json, make_candidates, record_hash
 from apps.compute.validate import compile_validator, specs_from_version
-from apps.host.choices import PolicyKindChoices
+from apps.host.choices import FieldRoleChoices, PolicyKindChoices
 from apps.host.policies.evaluation import PolicySubject, evaluate
 from apps.runtime.events import publish_event
 from apps.storage import bulk
@@ -233,6 +234,10 @@ def _plan(batch: IngestionBatch) -> Plan:
     if shape.problems():
         raise PipelineError(f"Contract {version} cannot produce Golden Data Points: {'; '.join(shape.problems())}.")
     field_specs, rule_specs = specs_from_version(version)
+    # A Golden Data Point needs its observed time: a record without one is rejected (required), whatever the
+    # contract says, rather than failing the batch when its GDPs are written.
+    field_specs = [dataclasses.replace(spec, required=True) if spec.role == FieldRoleChoices.TIME else spec
+                   for spec in field_specs]  # fmt: skip
     validator = compile_validator(field_specs, rule_specs)
     return Plan(
         batch=batch,

@@ -225,3 +225,15 @@ def test_the_filter_of_merged_keys_never_forgets_a_key():
     seen.update(keys[:10_000])
     assert seen.members(keys[:10_000]) == keys[:10_000]
     assert len(seen.members(keys[10_000:])) < 100  # false positives: < 1 %
+
+
+def test_a_record_without_its_time_is_rejected_and_the_batch_goes_on(tenant_a, people, mode):
+    """A GDP needs its observed time: the time field is required whatever the contract says."""
+    fields = [{**FIELDS[0], "required": False}, *FIELDS[1:]]
+    contract = activate_contract(tenant_a, people, key="untimed", fields=fields)
+    feed = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="t", name="T")
+    batch = batch_process(receive(feed, people, [sale("S1", "1"), {"store_id": "S2", "revenue": "2"}]).pk)
+    assert (batch.status, batch.accepted, batch.rejected, batch.gdps_created) == ("completed_with_rejections", 1, 1, 1)
+    [rejection] = batch.rejections.all()
+    assert (rejection.position, rejection.field, rejection.rule) == (1, "sale_date", "required")
+    assert current() == {"S1": 1}
