@@ -7,7 +7,7 @@ dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash), …]
 
 1. shadowed  – within the unit only the last record of a GDP key can win (found in Python);
 2. one probe looks up the current version of every other key that may have one (an index probe per
-   key, in key order). A key observed after the latest observed_at of its contract's measure before
+   key, in key order). A key observed after the latest observed_at of its contract's measures before
    the batch (a new period, or a first load) can only have one this batch wrote, and a filter of the
    keys the batch merged says when it has none: such keys are not probed. Then, in Python:
    unchanged – a value equal to the current version changes no belief (no new version),
@@ -81,8 +81,8 @@ class BatchMerge:
                        "", None)  # fmt: skip
         self.result = NOTHING
         self._seen = _SeenKeys(expected_keys)
-        self._latest: dict[str, datetime | None] = {}  # measure → its latest observed_at before the batch
-        self._before: datetime | None = None  # the latest of them
+        self._measures: set[str] = set()  # those whose latest observed_at was read
+        self._before: datetime | None = None  # the latest observed_at of those measures' versions before the batch
 
     def add(self, records: list[Any]) -> MergeResult:
         """Merge one unit: `records` in position order (see the module)."""
@@ -112,15 +112,14 @@ class BatchMerge:
         return result
 
     def _learn_measures(self, records: list[Any]) -> None:
-        """Only a key observed at or before its measure's latest observed_at in the contract can have a current
+        """Only a key observed at or before the latest observed_at of the contract's measures can have a current
         version from an earlier batch; a later one can only have one of this batch (in `_seen`). Read per
         measure before the batch writes a version of it (all records of a batch have the same measures)."""
-        measures = {value[0] for record in records[:1] for value in record[6]} - self._latest.keys()
-        for measure in measures:
-            self._latest[measure] = _latest_observed(self.contract_id, measure)
-        if measures:
-            known = [moment for moment in self._latest.values() if moment is not None]
-            self._before = max(known) if known else None
+        for measure in {value[0] for record in records[:1] for value in record[6]} - self._measures:
+            self._measures.add(measure)
+            latest = _latest_observed(self.contract_id, measure)
+            if latest is not None and (self._before is None or latest > self._before):
+                self._before = latest
 
     def _classify(self, last: dict[str, Any], probe: list[str]) -> tuple[set[str], set[str], list[int], list[int]]:
         """Of the unit's winning values with a current version: (unchanged keys, lost keys, ids of the current

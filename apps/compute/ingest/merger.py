@@ -74,8 +74,8 @@ class Merger:
         return self._thread is not None
 
     def add(self, records: list[Any]) -> None:
-        """A chunk is committed: merge its accepted records' candidates (storage.merge.BatchMerge.add's records), now
-        or in `finish`."""
+        """A chunk is committed: merge its accepted records' candidates (storage.merge.BatchMerge.add's
+        records), now or in `finish`."""
         if not records:
             return
         if self._thread is None:
