@@ -17,7 +17,9 @@ dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash), …]
 3. one UPDATE gives the superseded current versions `recorded_to = now` (kept, bitemporal);
 4. one write (COPY on PostgreSQL) adds the winners as current versions, and the shadowed and lost values
    as versions that were never current (recorded_from = recorded_to = now), so lineage shows they
-   arrived and lost, and a removed override can fall back to the best of them.
+   arrived and lost, and a removed override can fall back to the best of them. On PostgreSQL the COPY stays
+   open from one unit to the next until a statement needs the connection (a probe, an UPDATE, the batch's
+   completion: `BatchMerge.flush`), so that the server parses a unit's versions while the next unit is made.
 
 A current version an earlier unit of the same batch wrote is always replaced (a later record of the
 batch wins, whatever its value): it ends with recorded_from = recorded_to = now and
@@ -27,6 +29,7 @@ Merging a batch in units or whole gives the same current values.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import astuple, dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -38,8 +41,11 @@ from apps.host.choices import SurvivorshipChoices
 from apps.storage import bulk
 from apps.storage.models import GoldenDataPoint
 
+logger = logging.getLogger(__name__)
+
 GDP = "storage_goldendatapoint"
 SQLITE_SLICE = 500  # keys or ids per statement on SQLite (bound parameters)
+HELD_BACK_RECORDS = 5000  # records held back before the COPY is ended for them: bounds their memory
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,9 @@ NOTHING = MergeResult(0, 0, 0, 0, 0)
 
 class BatchMerge:
     """One batch's merge, in the caller's transaction, which holds the contract's merge lock from before this
-    object is made: `add` merges a unit, units in position order; `result` sums them. `expected_keys` (records
-    × measures) sizes the filter of the keys the batch merged."""
+    object is made: `add` merges a unit, units in position order; `result` sums them once `flush` has ended the
+    open COPY (which any other statement on the connection needs first); `abort` abandons it when the merge
+    fails. `expected_keys` (records × measures) sizes the filter of the keys the batch merged."""
 
     def __init__(
         self,
@@ -83,14 +90,52 @@ class BatchMerge:
         self._seen = _SeenKeys(expected_keys)
         self._measures: set[str] = set()  # those whose latest observed_at was read
         self._before: datetime | None = None  # the latest observed_at of those measures' versions before the batch
+        # The open COPY the units' versions go to while no statement needs the connection (see `flush`).
+        self._stream: bulk.CopyStream | None = None
+        self._held: list[Any] = []  # records that wait for the COPY's end (`_hold_back`)
 
-    def add(self, records: list[Any]) -> MergeResult:
+    def add(self, records: list[Any]) -> None:
         """Merge one unit: `records` in position order (see the module)."""
+        self._learn_measures(records)
+        if self._stream is not None and not self._observed_before(records):
+            # No key of the unit may have a current version from an earlier batch, and those the batch may have
+            # merged are held back: what is left needs no probe.
+            self._merge(self._hold_back(records), probe_seen=False, streaming=True)
+            if len(self._held) >= HELD_BACK_RECORDS:
+                self.flush()
+        else:
+            self._merge(records, probe_seen=True, streaming=True)
+
+    def _observed_before(self, records: list[Any]) -> bool:
+        before = self._before
+        return before is not None and any(record[5] <= before for record in records)
+
+    def _hold_back(self, records: list[Any]) -> list[Any]:
+        """While the COPY is open, the records with a key the batch may have merged in an earlier unit (so says the
+        filter, mostly wrongly) wait for the next `flush`, which probes them, and with them every later record
+        that shares a key with one: the rest of the unit, which needs no probe, is merged now, without ending
+        the COPY. A held-back record's keys go into the filter, so a later unit's record with one waits too: no
+        record is merged before an earlier one that has a key in common, and a held-back record replaces the
+        version of an earlier one merged before it, as within a unit."""
+        held = set(self._seen.members([value[3] for record in records for value in record[6]]))
+        if not held:
+            return records
+        now = []
+        for record in records:
+            keys = [value[3] for value in record[6]]
+            if held.isdisjoint(keys):
+                now.append(record)
+            else:
+                self._held.append(record)
+                held.update(keys)
+        self._seen.update(held)
+        return now
+
+    def _merge(self, records: list[Any], *, probe_seen: bool, streaming: bool) -> None:
         # key hash → the value tuple of its last record in the unit: the only one that can win
         last: dict[str, Any] = {}
         probe: list[str] = []  # keys that may have a current version
         total = 0
-        self._learn_measures(records)
         before, seen = self._before, self._seen
         for record in records:
             values = record[6]
@@ -99,23 +144,51 @@ class BatchMerge:
                 probe.extend([value[3] for value in values])
             for value in values:
                 last[value[3]] = value
-        probe += seen.members(last)  # the classification probes each key once
+        if probe_seen:
+            probe += seen.members(last)  # the classification probes each key once
         unchanged, lost, superseded, replaced = self._classify(last, probe)
-        _supersede([*superseded, *replaced], self.batch_id, self.now)
-        bulk.write_gdp_versions(self.common, _versions(records, last, unchanged, lost, self.now, self.batch_id))
+        if superseded or replaced:
+            self.flush()
+            _supersede([*superseded, *replaced], self.batch_id, self.now)
+        if streaming and self._stream is None and records:
+            self._stream = bulk.gdp_stream()
+        versions = _versions(records, last, unchanged, lost, self.now, self.batch_id)
+        bulk.write_gdp_versions(self.common, versions, self._stream if streaming else None)
         seen.update(last)
         # A replaced version of an earlier unit was counted created there: it ends shadowed, as within one unit.
         current_written = len(last) - len(unchanged) - len(lost)
-        result = MergeResult(created=current_written - len(replaced), superseded=len(superseded),
-                             unchanged=len(unchanged), lost=len(lost), shadowed=total - len(last) + len(replaced))  # fmt: skip
-        self.result += result
-        return result
+        self.result += MergeResult(created=current_written - len(replaced), superseded=len(superseded),
+                                   unchanged=len(unchanged), lost=len(lost),
+                                   shadowed=total - len(last) + len(replaced))  # fmt: skip
+
+    def flush(self) -> None:
+        """End the open COPY of versions, so that the connection can run a statement (before a probe, an UPDATE,
+        and before the batch's completion, which must see every version: the units' COPY errors surface here),
+        then merge the records held back (`_hold_back`). Until then the server parses one unit's versions while
+        the next unit is classified and formatted."""
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            stream.close()
+        if self._held:
+            held, self._held = self._held, []
+            self._merge(held, probe_seen=True, streaming=False)
+
+    def abort(self, error: BaseException) -> None:
+        """Abandon the open COPY, if any, because the merge fails with `error`: its transaction can then roll back."""
+        self._held = []
+        if self._stream is not None:
+            stream, self._stream = self._stream, None
+            try:
+                stream.close(error)
+            except Exception:  # the connection is gone: `error` is what the caller reports
+                logger.debug("Could not abandon the COPY of batch %s's versions", self.batch_id, exc_info=True)
 
     def _learn_measures(self, records: list[Any]) -> None:
         """Only a key observed at or before the latest observed_at of the contract's measures can have a current
         version from an earlier batch; a later one can only have one of this batch (in `_seen`). Read per
         measure before the batch writes a version of it (all records of a batch have the same measures)."""
         for measure in {value[0] for record in records[:1] for value in record[6]} - self._measures:
+            self.flush()
             self._measures.add(measure)
             latest = _latest_observed(self.contract_id, measure)
             if latest is not None and (self._before is None or latest > self._before):
@@ -129,6 +202,8 @@ class BatchMerge:
         superseded: list[int] = []
         replaced: list[int] = []
         priority_mode = self.survivorship == SurvivorshipChoices.SOURCE_PRIORITY
+        if probe:
+            self.flush()
         currents = _current_versions(sorted(set(probe)), self.tenant_id, self.contract_id)
         for key, (id_, batch_id, value, unit, is_override, priority) in currents.items():
             _, new_value, new_unit, _ = last[key]

@@ -24,12 +24,13 @@ units wait in a temporary file (pickled, one after another), so memory stays bou
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pickle
 import queue
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -91,9 +92,10 @@ class Merger:
             self._units.seek(0)
             with transaction.atomic():
                 self._begin()
-                for _ in range(self._unit_count):
-                    self._merge.add(pickle.load(self._units))  # noqa: S301 - our own file, written above
-                value = complete(self._merge.result, self._merge.now)
+                with self._aborting():
+                    for _ in range(self._unit_count):
+                        self._merge.add(pickle.load(self._units))  # noqa: S301 - our own file, written above
+                    value = self._complete(complete)
             self.close()
             return value
         done: dict[str, Any] = {}
@@ -122,14 +124,15 @@ class Merger:
             with transaction.atomic():
                 self._begin()
                 finished = False
-                while (job := self._jobs.get()) is not _DONE:
-                    if isinstance(job, _Finish):
-                        job.done["value"] = job.complete(self._merge.result, self._merge.now)
-                        finished = True
-                    else:
-                        self._merge.add(job)
-                if not finished:
-                    raise _RollBack
+                with self._aborting():
+                    while (job := self._jobs.get()) is not _DONE:
+                        if isinstance(job, _Finish):
+                            job.done["value"] = self._complete(job.complete)
+                            finished = True
+                        else:
+                            self._merge.add(job)
+                    if not finished:
+                        raise _RollBack
         except _RollBack:
             pass
         except BaseException as exc:
@@ -149,6 +152,19 @@ class Merger:
         # Recorded after the lock: a KPI run pins its as-of under the same lock (kpis.services), so every
         # merge either committed before that moment or records its versions after it.
         self._merge = BatchMerge(now=timezone.now(), **self._arguments)
+
+    def _complete(self, complete: Callable[[MergeResult, datetime], Any]) -> Any:
+        self._merge.flush()  # every version written before the completion reads the result
+        return complete(self._merge.result, self._merge.now)
+
+    @contextlib.contextmanager
+    def _aborting(self) -> Iterator[None]:
+        """A failing merge abandons its open COPY first, so that its transaction can roll back."""
+        try:
+            yield
+        except BaseException as exc:
+            self._merge.abort(exc)
+            raise
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
