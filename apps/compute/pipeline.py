@@ -4,9 +4,10 @@
     process  (inline or on a worker)
       1. parse the whole payload once: a malformed one fails before anything is written
       2. chunk by chunk, one transaction each: raw records, rejections and the resume marker
-         `processed_through` (a killed worker resumes after it); each chunk's GDP candidates go
-         to the survivorship merge (apps/storage/merge.py, compute/ingest/merger.py), one
-         transaction for the batch that runs alongside the chunks
+         `processed_through` (a killed worker resumes after it), committed by a writer that runs
+         alongside (compute/ingest/writer.py) while the next chunk is prepared; each committed
+         chunk's GDP candidates go to the survivorship merge (apps/storage/merge.py,
+         compute/ingest/merger.py), one transaction for the batch that runs alongside the chunks
       3. batch-level quality rules, then the quality-gate policy: accept all, accept the
          valid records, or refuse the whole batch (its merge is rolled back)
       4. the merge's transaction commits
@@ -47,6 +48,7 @@ from apps.compute import lineage
 from apps.compute.choices import PipelineRunStatusChoices as RunStatus
 from apps.compute.ingest.merger import Merger
 from apps.compute.ingest.parsers import iter_records
+from apps.compute.ingest.writer import ChunkWrite, ChunkWriter
 from apps.compute.models import PipelineRun, Source
 from apps.compute.normalize import compile_steps, steps_from_rules
 from apps.compute.records import Shape, hashed_json, make_candidates, record_hash
@@ -102,17 +104,17 @@ def _process(batch_id: int) -> IngestionBatch:
         return batch
     run = PipelineRun.objects.create(tenant=batch.tenant, batch=batch, job="ingest")
     lineage.emit_start(run, batch)
-    merger = None
+    merger = writer = None
     try:
         plan = _plan(batch)
         _check_syntax(plan)
         merger = Merger(batch=batch, version=plan.version, source=plan.source,
                         expected_keys=batch.received * len(plan.shape.measures))  # fmt: skip
-        _ingest_chunks(plan, merger)
+        writer = ChunkWriter(merger)
+        _ingest_chunks(plan, writer)
         batch = _decide_and_merge(plan, merger)
     except Exception as exc:
-        if merger is not None:
-            merger.close()
+        _stop_writes(writer, merger)
         if _interrupted(exc):  # not the batch's fault: it stays `processing`, resumable after its last chunk
             _stop_run(run, batch_id, exc)
             raise
@@ -123,12 +125,20 @@ def _process(batch_id: int) -> IngestionBatch:
             raise
         return batch
     except BaseException:  # a killed worker: the merge's transaction goes with it
-        if merger is not None:
-            merger.close()
+        _stop_writes(writer, merger)
         raise
     lineage.emit_complete(run, batch, assertions=plan.assertions)
     _finish_run(run, batch, failed=False)
     return batch
+
+
+def _stop_writes(writer: ChunkWriter | None, merger: Merger | None) -> None:
+    """A run that ends early: the chunks already handed over are committed (or dropped, if the writer failed),
+    then the merge is rolled back."""
+    if writer is not None:
+        writer.close()
+    if merger is not None:
+        merger.close()
 
 
 BATCH_LOCK = 4243  # advisory lock namespace of batches
@@ -266,20 +276,21 @@ def _check_syntax(plan: Plan) -> None:
     plan.batch.received = count
 
 
-def _ingest_chunks(plan: Plan, merger: Merger) -> None:
+def _ingest_chunks(plan: Plan, writer: ChunkWriter) -> None:
     size = settings.AURUM_INGEST_CHUNK_SIZE
     records = _records(plan)
     chunks = 0
     with _young_collections_only():
         while chunk := list(islice(records, size)):
             if chunk[-1].position <= plan.batch.processed_through:
-                candidates = _replay(plan, chunk)  # already committed: rebuild the in-memory state and the values
+                # already committed: rebuild the in-memory state and the values
+                writer.write(ChunkWrite(write=None, candidates=_replay(plan, chunk)))
             else:
-                candidates = _ingest_chunk(plan, chunk)
-            merger.add(candidates)
+                writer.write(_prepare_chunk(plan, chunk, writer))
             chunks += 1
             if chunks % YOUNG_COLLECTION_CHUNKS == 0:
                 gc.collect(1)
+    writer.finish()
 
 
 # A young collection scans every object the chunks since the last one left alive (those the merger still
@@ -358,15 +369,15 @@ def _validate_chunk(plan: Plan, prepared: list[Any], clashes: dict[int, list[Any
     return validated
 
 
-@transaction.atomic
-def _ingest_chunk(plan: Plan, chunk: list[Any]) -> list[Any]:
-    """Write the chunk's raw records, rejections and progress (one transaction); returns its accepted records' GDP
-    candidates (storage.merge.BatchMerge.add's records)."""
+def _prepare_chunk(plan: Plan, chunk: list[Any], writer: ChunkWriter) -> ChunkWrite:
+    """Normalize and validate the chunk: what it writes in its transaction (raw records, rejections, unique values,
+    progress) and its accepted records' GDP candidates (storage.merge.BatchMerge.add's records)."""
     batch, tenant_id, batch_id = plan.batch, plan.batch.tenant_id, plan.batch.pk
     now = timezone.now()
     prepared = [(record, *_normalize(plan, record)) for record in chunk]
     ids = bulk.next_ids(RawRecord, len(chunk))
-    duplicates = _earlier_duplicates(plan, [digest for _, _, _, digest, _ in prepared])
+    digests = [digest for _, _, _, digest, _ in prepared]
+    duplicates = _earlier_duplicates(plan, digests, writer)
     unique_values = _unique_values(plan, prepared)
     # Looked up before validation, which needs to know the records they reject (see _validate_chunk).
     unique_clashes = _unique_clashes(plan, unique_values) if unique_values else {}
@@ -399,28 +410,28 @@ def _ingest_chunk(plan: Plan, chunk: list[Any]) -> list[Any]:
         accepted += 1
         flags = sorted({f"{v.rule}:{v.field}" if v.field else v.rule for v in violations})
         gdp_candidates.append((raw_id, flags, *candidates(normalized)))
-    bulk.write_raw_records(raw_rows)
-    bulk.write_rejections(rejection_rows)
-    if unique_values:
-        _remember_unique_values(plan, unique_values, ids, refused)
+    unique_rows = _unique_value_rows(plan, unique_values, ids, refused) if unique_values else []
     last = chunk[-1].position
-    IngestionBatch.objects.filter(pk=batch.pk).update(
-        processed_through=last,
-        accepted=batch.accepted + accepted,
-        rejected=batch.rejected + rejected,
-        duplicates=batch.duplicates + duplicates,
-        updated_at=now,
-    )
+    progress = {"processed_through": last, "accepted": batch.accepted + accepted, "rejected": batch.rejected + rejected,
+                "duplicates": batch.duplicates + duplicates, "updated_at": now}  # fmt: skip
     batch.processed_through, batch.accepted = last, batch.accepted + accepted
     batch.rejected, batch.duplicates = batch.rejected + rejected, batch.duplicates + duplicates
-    return gdp_candidates
+
+    def write() -> None:
+        bulk.write_raw_records(raw_rows)
+        bulk.write_rejections(rejection_rows)
+        if unique_rows:
+            UniqueValue.objects.bulk_create(unique_rows, ignore_conflicts=True)
+        IngestionBatch.objects.filter(pk=batch_id).update(**progress)
+
+    return ChunkWrite(write=write, candidates=gdp_candidates, digests=digests)
 
 
-def _earlier_duplicates(plan: Plan, hashes: list[str]) -> int:
+def _earlier_duplicates(plan: Plan, hashes: list[str], writer: ChunkWriter) -> int:
     """The distinct records of the chunk that this source delivered in an earlier batch and this batch has
-    not received before (in an earlier chunk): each counts once here, and its repeats within the batch are
-    counted in SQL at the batch's end (`_repeats_within`), so a record is never counted twice and no
-    per-record set has to live in memory."""
+    not received before (in an earlier chunk, committed or still with the writer): each counts once here, and
+    its repeats within the batch are counted in SQL at the batch's end (`_repeats_within`), so a record is
+    never counted twice and no per-record set has to live in memory."""
     if not plan.earlier_batches:
         plan.earlier_batches = (
             IngestionBatch.objects.filter(source=plan.source)
@@ -430,25 +441,27 @@ def _earlier_duplicates(plan: Plan, hashes: list[str]) -> int:
         )
         if not plan.earlier_batches:
             return 0  # the lookup below could find nothing
+    # Taken before the lookup: a chunk the writer commits meanwhile is in one or the other.
+    uncommitted = writer.pending_digests()
     if bulk.is_postgres():
         # One index probe per distinct hash (LATERAL … LIMIT 1), whatever the statistics say: left to the
         # planner, `hash = ANY(…)` may scan every raw record of the source's batches for each chunk. Its
         # cost estimate can be high enough to JIT-compile it, which alone takes longer than the probes.
         # `batch_id + 0` keeps the (batch, position) index out of each probe: before raw records are
         # analyzed the planner ANDs it with the hash index, reading the whole batch's index per hash.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")  # for the chunk's transaction
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
             # Only for a hash found there: whether an earlier chunk of this batch already had it.
             cursor.execute(
-                "SELECT COUNT(*) FROM unnest(%s::text[]) AS u(hash) CROSS JOIN LATERAL ("
+                "SELECT u.hash FROM unnest(%s::text[]) AS u(hash) CROSS JOIN LATERAL ("
                 " SELECT 1 FROM storage_rawrecord r JOIN storage_ingestionbatch b ON b.id = r.batch_id + 0"
                 " WHERE r.hash = u.hash AND b.source_id = %s AND r.batch_id + 0 <> %s LIMIT 1) AS found"
                 " WHERE NOT EXISTS (SELECT 1 FROM storage_rawrecord s WHERE s.hash = u.hash AND s.batch_id + 0 = %s)",
-                [list(set(hashes)), plan.source.pk, plan.batch.pk, plan.batch.pk],
+                [list(set(hashes) - uncommitted), plan.source.pk, plan.batch.pk, plan.batch.pk],
             )
-            return cursor.fetchone()[0]
+            return len(cursor.fetchall())
     earlier = set(
-        RawRecord.objects.filter(hash__in=set(hashes), batch__source=plan.source)
+        RawRecord.objects.filter(hash__in=set(hashes) - uncommitted, batch__source=plan.source)
         .exclude(batch=plan.batch)
         .values_list("hash", flat=True)
     )
@@ -502,18 +515,17 @@ def _unique_clashes(plan: Plan, unique_values: list[tuple[int, list[tuple[str, s
     return clashes
 
 
-def _remember_unique_values(
+def _unique_value_rows(
     plan: Plan, unique_values: list[tuple[int, list[tuple[str, str]]]], ids: list[int], refused: set[int]
-) -> None:
+) -> list[UniqueValue]:
     """The unique values of the accepted records, whatever rejected the others (a field of their own, or a
     unique value delivered before): a rejected record claims none."""
-    rows = [
+    return [
         UniqueValue(tenant_id=plan.batch.tenant_id, contract_id=plan.version.contract_id, field=name,
                     value_hash=digest, raw_record_id=raw_id)
         for raw_id, (_, values) in zip(ids, unique_values, strict=True) if raw_id not in refused
         for name, digest in values
     ]  # fmt: skip
-    UniqueValue.objects.bulk_create(rows, ignore_conflicts=True)
 
 
 def _decide_and_merge(plan: Plan, merger: Merger) -> IngestionBatch:

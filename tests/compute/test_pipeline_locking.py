@@ -21,6 +21,7 @@ from django.db import connection, connections
 
 from apps.compute import pipeline
 from apps.compute import services as compute
+from apps.compute.ingest.writer import ChunkWriter
 from apps.compute.models import PipelineRun
 from apps.compute.pipeline import BATCH_LOCK, batch_process
 from apps.storage.models import GoldenDataPoint, IngestionBatch, RawRecord
@@ -154,14 +155,13 @@ def test_on_postgresql_the_lock_is_a_session_lock_held_across_chunk_commits(rece
     """While a run commits chunk after chunk, another session can never take the batch's lock."""
     other = _other_session()
     seen: list[bool] = []
-    real = pipeline._ingest_chunk
+    real = ChunkWriter._commit
 
-    def chunk(plan: Any, records: list[Any]) -> list[Any]:
-        staged = real(plan, records)  # committed
+    def commit(self: ChunkWriter, chunk: Any) -> None:
+        real(self, chunk)  # committed
         seen.append(other.execute("SELECT pg_try_advisory_lock(%s, %s)", [BATCH_LOCK, received.pk]).fetchone()[0])
-        return staged
 
-    monkeypatch.setattr(pipeline, "_ingest_chunk", chunk)
+    monkeypatch.setattr(ChunkWriter, "_commit", commit)
     try:
         assert batch_process(received.pk).status == "completed"
         assert seen == [False, False, False]  # 12 records, chunks of 5

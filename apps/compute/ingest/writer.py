@@ -1,0 +1,106 @@
+"""A batch's chunk writes, committed one chunk per transaction alongside the pipeline instead of in its way.
+
+Each chunk of the pipeline ends in one transaction: its raw records, rejections, unique values and the
+batch's progress (`processed_through` and the counts), so that a stopped run resumes after the last chunk
+committed. While the database takes one chunk (its COPY of raw records is most of it), the pipeline already
+parses, normalizes and validates the next one: the writes run on a connection and in a thread of their own
+(`ChunkWriter`), one chunk at a time and in order, and a committed chunk's GDP candidates go on to the
+merge (compute/ingest/merger.py), as before. At most two chunks are in flight (one written, one waiting):
+the pipeline waits for the writer beyond that, so memory stays bounded by a few chunks.
+
+Where the merge cannot run alongside (see merger.alongside: SQLite, an outer transaction), neither do the
+writes: each chunk is written on the pipeline's connection as soon as it is prepared, the same way.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection, transaction
+
+from apps.compute.ingest.merger import Merger, alongside
+
+_DONE = object()
+
+
+@dataclass(eq=False)
+class ChunkWrite:
+    """What a prepared chunk writes (`write`, in its transaction), and its accepted records' GDP candidates,
+    merged once it is committed. `digests`: its records' hashes, for `ChunkWriter.pending_digests`."""
+
+    write: Callable[[], None] | None
+    candidates: list[Any]
+    digests: list[str] = field(default_factory=list)
+
+
+class ChunkWriter:
+    """Commits prepared chunks in order, each in a transaction of its own, then hands their candidates to
+    the merger. `finish` waits for the last one; `close` stops after the chunks already handed over."""
+
+    def __init__(self, merger: Merger) -> None:
+        self._merger = merger
+        self._jobs: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._pending: deque[ChunkWrite] = deque()  # handed over, not yet committed (in order)
+        self._guard = threading.Lock()
+        self._failure: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if alongside():
+            self._thread = threading.Thread(target=self._work, name="chunk-writer", daemon=True)
+            self._thread.start()
+
+    def write(self, chunk: ChunkWrite) -> None:
+        """Commit the chunk (now, or in the writer's thread) and merge its candidates."""
+        if self._thread is None:
+            self._commit(chunk)
+            return
+        self._raise_failure()
+        with self._guard:
+            self._pending.append(chunk)
+        self._jobs.put(chunk)
+
+    def pending_digests(self) -> set[str]:
+        """The record hashes of the chunks handed over but not yet committed: records the batch has received,
+        which the database does not show yet."""
+        with self._guard:
+            return {digest for chunk in self._pending for digest in chunk.digests}
+
+    def finish(self) -> None:
+        """Wait until every chunk handed over is committed; raise what stopped the writer, if anything did."""
+        self.close()
+        self._raise_failure()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._jobs.put(_DONE)
+            self._thread.join()
+            self._thread = None
+
+    def _work(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not _DONE:
+                self._commit(job)
+        except BaseException as exc:  # raised again in the pipeline's thread, which stops at its next step
+            self._failure = exc
+            while self._jobs.get() is not _DONE:  # what it handed over meanwhile is dropped, uncommitted
+                pass
+        finally:
+            connection.close()
+
+    def _commit(self, chunk: ChunkWrite) -> None:
+        if chunk.write is not None:
+            with transaction.atomic():
+                chunk.write()
+        with self._guard:
+            if self._pending and self._pending[0] is chunk:
+                self._pending.popleft()
+        self._merger.add(chunk.candidates)
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
