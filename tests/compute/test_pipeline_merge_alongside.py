@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -237,3 +238,22 @@ def test_a_record_without_its_time_is_rejected_and_the_batch_goes_on(tenant_a, p
     [rejection] = batch.rejections.all()
     assert (rejection.position, rejection.field, rejection.rule) == (1, "sale_date", "required")
     assert current() == {"S1": 1}
+
+
+def test_a_record_delivered_before_counts_once_however_far_behind_the_writer_is(feed, people, mode, monkeypatch):
+    """A chunk the writer has not committed yet is received all the same: a record it repeats from an earlier
+    batch is not counted again when the next chunk repeats it too."""
+    from apps.compute.ingest.writer import ChunkWriter
+
+    batch_process(receive(feed, people, [sale("S0", "1"), sale("S1", "1")]).pk)
+    real = ChunkWriter._commit
+
+    def slow(self, chunk):
+        time.sleep(0.2)  # the pipeline prepares the next chunk meanwhile (alongside)
+        real(self, chunk)
+
+    monkeypatch.setattr(ChunkWriter, "_commit", slow)
+    rows = [sale("S0", "1"), sale("S5", "5"), sale("S6", "6"), sale("S7", "7"), sale("S0", "1"), sale("S8", "8")]
+    batch = batch_process(receive(feed, people, rows).pk)
+    assert batch.status == "completed", batch.error
+    assert batch.duplicates == 2  # S0 delivered before, then again within the batch: 2 of its 2 copies
