@@ -140,7 +140,8 @@ class RawRecord(models.Model):
     class Meta:
         ordering = ["batch", "position"]
         constraints = [models.UniqueConstraint(fields=["batch", "position"], name="storage_raw_unique_position")]
-        # Equality only (earlier duplicates): no varchar_pattern_ops twin, as db_index=True would add.
+        # Equality only (earlier duplicates): no varchar_pattern_ops twin, as db_index=True would add, and a hash
+        # index on PostgreSQL (migration 0014; keep it so in any change of this index).
         indexes = [models.Index(fields=["hash"], name="storage_raw_by_hash")]
 
     def __str__(self) -> str:
