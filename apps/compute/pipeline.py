@@ -345,7 +345,7 @@ def _replay(plan: Plan, chunk: list[Any]) -> list[Any]:
 def _normalize(plan: Plan, record: Any) -> tuple[dict[str, Any], list[Any], str, str]:
     """Normalize one record: (normalized, problems, its hash (record_hash), the canonical JSON text hashed)."""
     normalized, problems = plan.normalizer(record.payload)
-    text, digest = hashed_json(record.payload)
+    text, digest = hashed_json(record.payload, known_plain=record.plain)
     return normalized, problems, digest, text
 
 

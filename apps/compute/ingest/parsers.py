@@ -69,6 +69,8 @@ class ParsedRecord:
     position: int  # 0-based index of the record in the payload
     line: int  # 1-based line where the record starts
     payload: dict[str, Any]
+    # Known to hold only strings, integers, booleans and nulls (records.plain): its canonical JSON skips the check.
+    plain: bool = False
 
 
 class MalformedPayload(DomainError):
@@ -461,7 +463,7 @@ def _iter_ndjson(texts: Iterator[str]) -> Iterator[ParsedRecord]:
             except ValueError:
                 value = None
             if type(value) is dict and plain(value):
-                yield ParsedRecord(position, number, value)
+                yield ParsedRecord(position, number, value, plain=True)
                 position += 1
                 continue
             try:
@@ -511,7 +513,7 @@ def _iter_csv(texts: Iterator[str], delimiter: str) -> Iterator[ParsedRecord]:
                     line=start,
                     position=position,
                 )
-            yield ParsedRecord(position, start, dict(zip(header, row, strict=True)))
+            yield ParsedRecord(position, start, dict(zip(header, row, strict=True)), plain=True)  # strings only
             position += 1
             start = reader.line_num + 1
     except csv.Error as exc:
