@@ -444,20 +444,25 @@ def _earlier_duplicates(plan: Plan, hashes: list[str], writer: ChunkWriter) -> i
     # Taken before the lookup: a chunk the writer commits meanwhile is in one or the other.
     uncommitted = writer.pending_digests()
     if bulk.is_postgres():
-        # One index probe per distinct hash (LATERAL … LIMIT 1), whatever the statistics say: left to the
-        # planner, `hash = ANY(…)` may scan every raw record of the source's batches for each chunk. Its
-        # cost estimate can be high enough to JIT-compile it, which alone takes longer than the probes.
-        # `batch_id + 0` keeps the (batch, position) index out of each probe: before raw records are
-        # analyzed the planner ANDs it with the hash index, reading the whole batch's index per hash.
+        # Two probes of the hash index per distinct hash, whatever the statistics say: each check is a LATERAL
+        # subquery with LIMIT 1, which the planner cannot turn into a join. As joins, it may scan every raw
+        # record for each chunk (a hash join, when stale statistics make the table look small: 20 s for a
+        # 100,000-record batch), or loop over every batch of the source, probing once per batch and hash; so
+        # the source of a raw record found is read by a scalar subquery, per row. The cost estimate can be
+        # high enough to JIT-compile the statement, which alone takes longer than the probes. `batch_id + 0`
+        # keeps the (batch, position) index out of each probe: the planner may AND it with the hash index.
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")
-            # Only for a hash found there: whether an earlier chunk of this batch already had it.
             cursor.execute(
-                "SELECT u.hash FROM unnest(%s::text[]) AS u(hash) CROSS JOIN LATERAL ("
-                " SELECT 1 FROM storage_rawrecord r JOIN storage_ingestionbatch b ON b.id = r.batch_id + 0"
-                " WHERE r.hash = u.hash AND b.source_id = %s AND r.batch_id + 0 <> %s LIMIT 1) AS found"
-                " WHERE NOT EXISTS (SELECT 1 FROM storage_rawrecord s WHERE s.hash = u.hash AND s.batch_id + 0 = %s)",
-                [list(set(hashes) - uncommitted), plan.source.pk, plan.batch.pk, plan.batch.pk],
+                "SELECT u.hash FROM unnest(%s::text[]) AS u(hash)"
+                " CROSS JOIN LATERAL (SELECT 1 FROM storage_rawrecord r WHERE r.hash = u.hash"
+                "  AND r.batch_id + 0 <> %s"
+                "  AND (SELECT b.source_id FROM storage_ingestionbatch b WHERE b.id = r.batch_id) = %s LIMIT 1) AS earlier"
+                # whether an earlier chunk of this batch already had it
+                " LEFT JOIN LATERAL (SELECT 1 AS found FROM storage_rawrecord s WHERE s.hash = u.hash"
+                "  AND s.batch_id + 0 = %s LIMIT 1) AS mine ON true"
+                " WHERE mine.found IS NULL",
+                [list(set(hashes) - uncommitted), plan.batch.pk, plan.source.pk, plan.batch.pk],
             )
             return len(cursor.fetchall())
     earlier = set(
