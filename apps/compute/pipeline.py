@@ -477,8 +477,15 @@ def _earlier_duplicates(plan: Plan, hashes: list[str], writer: ChunkWriter) -> i
     )
 
 
+# Memory for the sort of a batch's record hashes (~100 bytes a record): the default 4 MB sends a batch of
+# 100,000 records to disk (0.47 s instead of 0.13 s); PostgreSQL still spills what exceeds it.
+REPEATS_SORT_MEMORY = "256MB"
+
+
 def _repeats_within(batch: IngestionBatch) -> int:
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SET LOCAL work_mem = '{REPEATS_SORT_MEMORY}'")  # a constant: SET takes no parameters
         cursor.execute("SELECT COUNT(*) - COUNT(DISTINCT hash) FROM storage_rawrecord WHERE batch_id = %s", [batch.pk])
         return cursor.fetchone()[0]
 
