@@ -47,7 +47,7 @@ from django.utils import timezone
 from apps.compute import lineage
 from apps.compute.choices import PipelineRunStatusChoices as RunStatus
 from apps.compute.ingest.merger import Merger
-from apps.compute.ingest.parsers import iter_records
+from apps.compute.ingest.parsers import count_records, iter_records
 from apps.compute.ingest.writer import ChunkWrite, ChunkWriter
 from apps.compute.models import PipelineRun, Source
 from apps.compute.normalize import compile_steps, steps_from_rules
@@ -271,7 +271,8 @@ def _check_syntax(plan: Plan) -> None:
     """One parse pass before any write: a malformed payload fails whole, leaving nothing behind."""
     if plan.batch.processed_through >= 0:
         return  # a resumed batch was parsed in full before its first chunk was written
-    count = sum(1 for _ in _records(plan))
+    with default_storage.open(plan.batch.payload_path, "rb") as stream:
+        count = count_records(stream, plan.batch.format)
     IngestionBatch.objects.filter(pk=plan.batch.pk).update(received=count)
     plan.batch.received = count
 

@@ -21,6 +21,7 @@ from apps.compute.ingest.parsers import (
     ParsedRecord,
     PayloadTooLarge,
     SpooledPayload,
+    count_records,
     iter_records,
     sniff_format,
     spool,
@@ -586,3 +587,44 @@ def test_the_canonical_json_of_a_record_is_json_s_whichever_encoder_writes_it(li
 
     payload = json.loads(line)
     assert canonical_json(payload) == json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- count_records: the syntax pass's count, the same as the records' -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"a": 1}\n{"a": 2}\n',
+        b'{"a": 1}\r\n\r\n  \t\n{"a": "x"}',  # CRLF, blank lines, no final line end
+        b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n',  # a BOM: counted by the full parse
+        b'{"a": NaN}\n{"a": 1.5e3}\n{"b": {"c": [1, 2]}}\n',  # json reads NaN, orjson does not
+        b'{"a": 123456789012345678901234567890}\n',  # beyond 64 bits
+    ],
+    ids=["plain", "blank-lines", "bom", "nan", "big-int"],
+)
+def test_the_count_is_the_number_of_records_the_parse_yields(payload):
+    assert count_records(io.BytesIO(payload), "ndjson") == sum(1 for _ in iter_records(io.BytesIO(payload), "ndjson"))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'{"a": 1}\n[1, 2]\n',  # not an object
+        b'{"a": 1}\n\x0c\n',  # a form feed is not JSON whitespace
+        b'{"a": 1}\n{"a": \xff}\n',  # not UTF-8
+        b'{"a": 1}\n{"a": 1\n',  # truncated
+    ],
+    ids=["array", "form-feed", "bad-utf8", "truncated"],
+)
+def test_a_malformed_payload_is_refused_by_the_count_as_by_the_parse(payload):
+    with pytest.raises(MalformedPayload) as parsed:
+        list(iter_records(io.BytesIO(payload), "ndjson"))
+    with pytest.raises(MalformedPayload) as counted:
+        count_records(io.BytesIO(payload), "ndjson")
+    assert str(counted.value) == str(parsed.value)
+
+
+def test_other_formats_are_counted_by_their_parse():
+    payload = b"a,b\n1,2\n\n3,4\n"
+    assert count_records(io.BytesIO(payload), "csv") == 2

@@ -210,6 +210,36 @@ def iter_records(
     raise ValueError(f"Unknown payload format {fmt!r}; expected one of {', '.join(PayloadFormatChoices.values)}")
 
 
+def count_records(stream: typing.BinaryIO, fmt: str, *, encoding: str = "utf-8") -> int:
+    """The number of records `iter_records` yields for the payload, which it raises `MalformedPayload` for as
+    that does. An NDJSON payload in UTF-8 whose every line is an object or blank (the common case) is counted
+    from its byte lines, each parsed by orjson and dropped: about half the time of the full parse, whose
+    records the caller does not want. Anything else (a BOM, another encoding, a line orjson refuses or that
+    is not an object) is counted by the full parse, from the start of the (seekable) stream, so the answer
+    and the error are the same."""
+    if fmt == PayloadFormatChoices.NDJSON and codecs.lookup(encoding).name == "utf-8":
+        count = _count_plain_ndjson(stream)
+        if count is not None:
+            return count
+        stream.seek(0)
+    return sum(1 for _ in iter_records(stream, fmt, encoding=encoding))
+
+
+def _count_plain_ndjson(stream: typing.BinaryIO) -> int | None:
+    count = 0
+    for line in stream:
+        try:
+            value = fast_loads(line)
+        except ValueError:
+            if not line.strip(b" \t\r\n"):
+                continue  # a blank line (JSON's whitespace only), as iter_records skips it
+            return None
+        if type(value) is not dict:
+            return None
+        count += 1
+    return count
+
+
 def _decoded(stream: typing.BinaryIO, encoding: str, chunk_size: int) -> Iterator[str]:
     """Decode `stream` incrementally into text chunks, skipping a leading byte order mark.
 
