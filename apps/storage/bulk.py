@@ -205,41 +205,41 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def _copy(table: str, columns: Sequence[str], lines: Iterable[str]) -> None:
-    with connection.cursor() as cursor, cursor.cursor.copy(_copy_sql(table, columns)) as copy:
-        _write_blocks(copy, lines)
-
-
-def _copy_sql(table: str, columns: Sequence[str]) -> str:
-    return f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-
-
-def _write_blocks(copy: Any, lines: Iterable[str]) -> None:
-    block: list[str] = []
-    for line in lines:
-        block.append(line)
-        if len(block) >= COPY_BLOCK_ROWS:
-            copy.write("".join(block))
-            block.clear()
-    if block:
-        copy.write("".join(block))
+    with CopyStream(table, columns) as stream:
+        stream.write(lines)
 
 
 class CopyStream:
-    """A COPY FROM STDIN left open for several writes, until `close` (PostgreSQL). Each `_copy` waits at its end
-    for the server to parse the last rows it sent; a stream waits once, so the server parses the rows of one
-    write while the caller makes those of the next. No other statement can run on the connection meanwhile."""
+    """A COPY FROM STDIN left open for several writes, until `close` (PostgreSQL). Each COPY waits at its end for
+    the server to parse the last rows it sent; a stream kept open across writes waits once, so the server parses
+    the rows of one write while the caller makes those of the next. No other statement can run on the connection
+    meanwhile. As a context manager, it is closed on the way out (abandoned if an exception leaves it)."""
 
     def __init__(self, table: str, columns: Sequence[str]) -> None:
         self._open = contextlib.ExitStack()
         cursor = self._open.enter_context(connection.cursor())
-        self._copy = self._open.enter_context(cursor.cursor.copy(_copy_sql(table, columns)))
+        self._copy = self._open.enter_context(cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN"))
 
     def write(self, lines: Iterable[str]) -> None:
-        _write_blocks(self._copy, lines)
+        """Send `lines` (COPY text, each ending in a newline) in blocks of COPY_BLOCK_ROWS."""
+        block: list[str] = []
+        for line in lines:
+            block.append(line)
+            if len(block) >= COPY_BLOCK_ROWS:
+                self._copy.write("".join(block))
+                block.clear()
+        if block:
+            self._copy.write("".join(block))
 
     def close(self, error: BaseException | None = None) -> None:
         """End the COPY, once the server has taken every row; with `error`, abandon it (its rows are not kept)."""
         self._open.__exit__(None if error is None else type(error), error, None)
+
+    def __enter__(self) -> CopyStream:
+        return self
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> None:
+        self.close(error)
 
 
 def _text(value: str) -> str:
