@@ -85,22 +85,26 @@ class Shape:
 
 def make_candidates(shape: Shape, tenant_id: int, contract_id: int) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     """A function: validated record → its GDP candidates, (entity_key, dimensions, dimensions_key, observed_at,
-    [(measure, value, unit, key_hash), one per measure]). Dimension sets and times repeat a lot, so their
-    conversions are cached (bounded); the dimensions are a JsonDict that carries its canonical JSON text."""
+    [(measure, value, unit, key_hash), one per measure]). A dimension set and a time repeat a lot, so what
+    they give (the dimensions as a JsonDict that carries its canonical JSON text, their key, the UTC time,
+    the key hash's text but the entity key) is made once per pair (bounded cache)."""
     from apps.storage.bulk import JsonDict
-    from apps.storage.models import key_hash_of, key_prefix, key_rest
+    from apps.storage.models import KEY_MD5, key_prefix, key_rest_head
 
-    dimension_keys: dict[tuple[Any, ...], tuple[JsonDict, str]] = {}
-    times: dict[Any, datetime | None] = {}
-    # storage.models.key_hash in two parts: each measure's prefix is made once per batch, the rest once per record.
-    prefixes = [key_prefix(tenant_id, contract_id, measure) for measure, _ in shape.measures]
-    entity_fields, dimension_fields, time_field, measures = (
-        shape.entity_keys,
-        shape.dimensions,
-        shape.time_field,
-        shape.measures,
-    )
+    # storage.models.key_hash in parts: each measure's prefix is made once per batch, the rest once per record.
+    measures = [(measure, unit, key_prefix(tenant_id, contract_id, measure).encode()) for measure, unit in
+                shape.measures]  # fmt: skip
+    entity_fields, dimension_fields, time_field = shape.entity_keys, shape.dimensions, shape.time_field
     single_entity = entity_fields[0] if len(entity_fields) == 1 else None
+    made: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # (dimension values, time) → (dims, key, UTC time, head)
+
+    def make(values: tuple[Any, ...], moment: Any) -> tuple[Any, ...]:
+        dims = JsonDict({name: _jsonable(value) for name, value in zip(dimension_fields, values, strict=True)})
+        dims.json = canonical_json(dims)
+        dims_key = hashlib.sha256(dims.json.encode()).hexdigest()
+        observed_at = as_utc_datetime(moment)
+        head = None if observed_at is None else key_rest_head(dims_key, observed_at)
+        return dims, dims_key, observed_at, head
 
     def candidates(record: dict[str, Any]) -> tuple[Any, ...]:
         get = record.get
@@ -109,35 +113,29 @@ def make_candidates(shape: Shape, tenant_id: int, contract_id: int) -> Callable[
             entity_key = "" if entity is None else str(entity)
         else:
             entity_key = "|".join("" if get(name) is None else str(get(name)) for name in entity_fields)
-        values = tuple([get(name) for name in dimension_fields])
-        cached = dimension_keys.get(values)
-        if cached is None:
-            dims = JsonDict({name: _jsonable(value) for name, value in zip(dimension_fields, values, strict=True)})
-            dims.json = canonical_json(dims)
-            cached = (dims, hashlib.sha256(dims.json.encode()).hexdigest())
-            if len(dimension_keys) < 100_000:
-                dimension_keys[values] = cached
-        moment = get(time_field)
+        pair = (tuple([get(name) for name in dimension_fields]), get(time_field))
         try:
-            observed_at = times[moment]
+            dims, dims_key, observed_at, head = made[pair]
         except KeyError:
-            observed_at = as_utc_datetime(moment)
-            if len(times) < 100_000:
-                times[moment] = observed_at
-        except TypeError:
-            observed_at = as_utc_datetime(moment)
-        dims, dims_key = cached
-        rest = None if observed_at is None else key_rest(dims_key, observed_at, entity_key)
-        return (
-            entity_key,
-            dims,
-            dims_key,
-            observed_at,
-            [
-                (measure, as_decimal(get(measure)), unit, None if rest is None else key_hash_of(prefix, rest))
-                for (measure, unit), prefix in zip(measures, prefixes, strict=True)
-            ],
-        )
+            dims, dims_key, observed_at, head = made[pair] = make(*pair)
+            if len(made) > 100_000:
+                made.clear()
+        except TypeError:  # an unhashable value (a list in a dimension): not cached
+            dims, dims_key, observed_at, head = make(*pair)
+        if head is None:
+            return (
+                entity_key,
+                dims,
+                dims_key,
+                None,
+                [(measure, as_decimal(get(measure)), unit, None) for measure, unit, _ in measures],
+            )
+        rest = (head + entity_key).encode()
+        return entity_key, dims, dims_key, observed_at, [
+            (measure, value if type(value := get(measure)) is Decimal else as_decimal(value), unit,
+             KEY_MD5(prefix + rest).hexdigest())
+            for measure, unit, prefix in measures
+        ]  # fmt: skip
 
     return candidates
 
@@ -157,6 +155,8 @@ def as_utc_datetime(value: Any) -> datetime | None:
 
 
 def as_decimal(value: Any) -> Decimal | None:
+    if type(value) is int:
+        return Decimal(value)
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, Decimal):

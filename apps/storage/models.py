@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -212,11 +213,22 @@ def key_prefix(tenant_id: int, contract_id: int, measure: str) -> str:
 
 def key_rest(dimensions_key: str, observed_at: datetime, entity_key: str) -> str:
     """The rest of a key hash's text, the same for every measure of one record."""
-    return f"{dimensions_key}\x1f{(observed_at - EPOCH) // MICROSECOND}\x1f{entity_key}"
+    return key_rest_head(dimensions_key, observed_at) + entity_key
+
+
+def key_rest_head(dimensions_key: str, observed_at: datetime) -> str:
+    """key_rest without the entity key: the same for every record of one dimension set and time."""
+    return f"{dimensions_key}\x1f{(observed_at - EPOCH) // MICROSECOND}\x1f"
 
 
 def key_hash_of(prefix: str, rest: str) -> str:
-    return hashlib.md5((prefix + rest).encode(), usedforsecurity=False).hexdigest()
+    return KEY_MD5((prefix + rest).encode()).hexdigest()
+
+
+try:  # CPython's own MD5: for a key's ~100 bytes twice as fast as OpenSSL's through hashlib (no EVP set-up per call)
+    from _md5 import md5 as KEY_MD5
+except ImportError:  # an interpreter built without it
+    KEY_MD5 = functools.partial(hashlib.md5, usedforsecurity=False)
 
 
 class GoldenDataPointQuerySet(TenantQuerySet):
