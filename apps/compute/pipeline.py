@@ -59,7 +59,7 @@ from apps.runtime.events import publish_event
 from apps.storage import bulk
 from apps.storage.choices import FINAL_BATCH_STATUSES
 from apps.storage.choices import BatchStatusChoices as Status
-from apps.storage.merge import MergeResult
+from apps.storage.merge import MergeResult, summarize_new_versions
 from apps.storage.models import IngestionBatch, RawRecord, Rejection, UniqueValue
 
 logger = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ def _process(batch_id: int) -> IngestionBatch:
     except BaseException:  # a killed worker: the merge's transaction goes with it
         _stop_writes(writer, merger)
         raise
+    summarize_new_versions()  # the batch is final whatever this does: only lineage reads wait for it
     lineage.emit_complete(run, batch, assertions=plan.assertions)
     _finish_run(run, batch, failed=False)
     return batch

@@ -35,7 +35,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from apps.host.choices import SurvivorshipChoices
 from apps.storage import bulk
@@ -44,6 +44,7 @@ from apps.storage.models import GoldenDataPoint
 logger = logging.getLogger(__name__)
 
 GDP = "storage_goldendatapoint"
+GDP_BY_BATCH_RAW = "storage_gdp_by_batch_raw"
 SQLITE_SLICE = 500  # keys or ids per statement on SQLite (bound parameters)
 HELD_BACK_RECORDS = 5000  # records held back before the COPY is ended for them: bounds their memory
 
@@ -313,6 +314,23 @@ def _current_versions(keys: list[str], tenant_id: int, contract_id: int) -> dict
                 number = None if value is None else Decimal(str(value))
                 found[key] = (id_, batch, number, unit, bool(is_override), priority)
     return found
+
+
+def summarize_new_versions() -> None:
+    """Index the versions written since the last call by batch and raw record. On PostgreSQL that index
+    (storage_gdp_by_batch_raw) is a BRIN index (migration 0015), which knows a range of the table's pages
+    only once the range is summarized: until then every lineage read scans it. So the pipeline calls this once
+    a batch's versions are in (VACUUM, and autovacuum with the index's autosummarize, summarize too). It waits
+    at most a second for the table's SHARE UPDATE EXCLUSIVE lock, which a running VACUUM holds: that VACUUM then
+    summarizes instead. The last range, still being filled, is left (it is small, and read whole)."""
+    if connection.vendor != "postgresql":
+        return
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '1s'")
+            cursor.execute("SELECT brin_summarize_new_values(%s::regclass)", [GDP_BY_BATCH_RAW])
+    except DatabaseError:  # the lock not had in time, mostly: nothing is lost, lineage reads are slower until then
+        logger.info("The GDP table's new block ranges are left to VACUUM to summarize.", exc_info=True)
 
 
 def _latest_observed(contract_id: int, measure: str) -> datetime | None:

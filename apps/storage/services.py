@@ -109,11 +109,13 @@ def raw_records_expire(
     if other_than:
         expired = expired.exclude(batch__contract_version__contract__in=list(other_than))
     with transaction.atomic(), retention_deletes():
-        # The GDPs' links first, by batch and raw record (storage_gdp_by_batch_raw): the delete's collector
-        # leaves them (DO_NOTHING), as it would look them up by raw record alone.
-        GoldenDataPoint.objects.filter(
-            batch_id__in=expired.values("batch_id"), raw_record_id__in=expired.values("id")
-        ).update(raw_record=None)
+        # The GDPs' links first, a batch at a time (storage_gdp_by_batch_raw, a BRIN index on PostgreSQL: a batch's
+        # block ranges): the delete's collector leaves them (DO_NOTHING), as it would look them up by raw record
+        # alone.
+        for batch_id in expired.order_by().values_list("batch_id", flat=True).distinct():
+            GoldenDataPoint.objects.filter(
+                batch_id=batch_id, raw_record_id__in=expired.filter(batch_id=batch_id).values("id")
+            ).update(raw_record=None)
         count, _ = expired.delete()
     return count
 

@@ -74,3 +74,59 @@ def test_merging_in_units_or_whole_gives_the_same_versions(tenant_a):
     whole = merge_all(tenant_a, [[record for unit in units_of(tenant_a, *UNITS) for record in unit]])
     assert sorted(versions().values_list("raw_record_id", "measure", "value", "recorded_to")) == in_units
     assert whole.result == by_units.result
+
+
+def explain(sql: str, params: list[Any]) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: the question is whether the index can serve
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+# Enough versions for more than one BRIN range of 32 pages: the last, partial range is never summarized (nor needs to
+# be: every read scans it, and it is small).
+MANY = [[(f"S{i:04}", i) for i in range(800)]]
+
+
+def unsummarized_ranges() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT brin_summarize_new_values('storage_gdp_by_batch_raw'::regclass)")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.postgres
+def test_the_lineage_index_is_a_brin_index_summarized_once_the_versions_are_in(tenant_a):
+    from django.db import connection
+
+    merge_all(tenant_a, units_of(tenant_a, *MANY))
+    merge_module.summarize_new_versions()
+    assert unsummarized_ranges() == 0  # all summarized already (the call above did it)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT am.amname FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
+                       "WHERE c.relname = 'storage_gdp_by_batch_raw'")  # fmt: skip
+        assert cursor.fetchone()[0] == "brin"
+    raw_one = "SELECT id FROM storage_goldendatapoint WHERE batch_id = %s AND raw_record_id = %s"
+    assert "storage_gdp_by_batch_raw" in explain(raw_one, [BATCH, 1])
+    assert "storage_gdp_by_batch_raw" in explain("SELECT id FROM storage_goldendatapoint WHERE batch_id = %s", [BATCH])
+    assert versions().filter(batch_id=BATCH, raw_record_id=700).count() == 2  # its revenue and units
+
+
+@pytest.mark.postgres
+def test_summarizing_gives_way_to_a_vacuum_of_the_table(tenant_a, caplog):
+    import psycopg
+    from django.db import connection
+
+    merge_all(tenant_a, units_of(tenant_a, *MANY))
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"], dbname=db["NAME"],
+                         password=db["PASSWORD"] or None) as vacuum:  # fmt: skip
+        vacuum.execute("LOCK TABLE storage_goldendatapoint IN SHARE UPDATE EXCLUSIVE MODE")  # as VACUUM holds it
+        with caplog.at_level("INFO", logger="apps.storage.merge"):
+            merge_module.summarize_new_versions()  # waits a second, then leaves the ranges to the VACUUM
+        vacuum.rollback()
+    assert "left to VACUUM" in caplog.text
+    assert unsummarized_ranges() >= 1  # still to do, and done now
