@@ -127,7 +127,8 @@ def _process(batch_id: int) -> IngestionBatch:
     except BaseException:  # a killed worker: the merge's transaction goes with it
         _stop_writes(writer, merger)
         raise
-    summarize_new_versions()  # the batch is final whatever this does: only lineage reads wait for it
+    writer.close()  # once its thread has summarized the lineage index of what the merge wrote while it caught up
+    summarize_new_versions()  # the rest (the batch is final whatever this does: only lineage reads wait for it)
     lineage.emit_complete(run, batch, assertions=plan.assertions)
     _finish_run(run, batch, failed=False)
     return batch

@@ -257,3 +257,56 @@ def test_a_record_delivered_before_counts_once_however_far_behind_the_writer_is(
     batch = batch_process(receive(feed, people, rows).pk)
     assert batch.status == "completed", batch.error
     assert batch.duplicates == 2  # S0 delivered before, then again within the batch: 2 of its 2 copies
+
+
+@pytest.mark.postgres
+def test_alongside_a_chunk_goes_to_the_merge_before_its_commit_ends(feed, people, mode, monkeypatch):
+    """The merge commits after the last chunk and rolls back with a failed one, so it need not wait for a commit."""
+    from apps.compute.ingest.writer import ChunkWriter
+
+    if not mode:
+        pytest.skip("the inline path writes, then merges after the last chunk")
+    handed: list[threading.Event] = []
+    real_add, real_commit = merger_module.Merger.add, ChunkWriter._commit
+
+    def add(self, records):
+        real_add(self, records)
+        handed[-1].set()
+
+    def commit(self, chunk):
+        assert handed[-1].wait(5), "the chunk's candidates waited for its commit"
+        real_commit(self, chunk)
+
+    def write(self, chunk, real=ChunkWriter.write):
+        handed.append(threading.Event())
+        real(self, chunk)
+
+    monkeypatch.setattr(merger_module.Merger, "add", add)
+    monkeypatch.setattr(ChunkWriter, "_commit", commit)
+    monkeypatch.setattr(ChunkWriter, "write", write)
+    batch = batch_process(receive(feed, people, [sale(f"S{i}", "1") for i in range(9)]).pk)
+    assert (batch.status, batch.gdps_created) == ("completed", 9), batch.error
+    assert len(handed) == 3
+
+
+@pytest.mark.postgres
+def test_the_lineage_index_is_summarized_by_the_writer_then_at_the_end(feed, people, mode, settings, monkeypatch):
+    from apps.compute import pipeline
+    from apps.compute.ingest import writer
+
+    settings.AURUM_INGEST_CHUNK_SIZE = 250
+    callers: list[str] = []
+    real = pipeline.summarize_new_versions
+
+    def summarize():
+        callers.append(threading.current_thread().name)
+        real()
+
+    monkeypatch.setattr(pipeline, "summarize_new_versions", summarize)
+    monkeypatch.setattr(writer, "summarize_new_versions", summarize)
+    batch = batch_process(receive(feed, people, [sale(f"S{i:04}", "1") for i in range(1500)]).pk)
+    assert (batch.status, batch.gdps_created) == ("completed", 1500), batch.error
+    assert callers == (["chunk-writer", "MainThread"] if mode else ["MainThread"])
+    with connection.cursor() as cursor:  # 1,500 versions fill more than one range of 32 pages: all summarized
+        cursor.execute("SELECT brin_summarize_new_values('storage_gdp_by_batch_raw'::regclass)")
+        assert cursor.fetchone()[0] == 0

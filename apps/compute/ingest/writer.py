@@ -4,9 +4,15 @@ Each chunk of the pipeline ends in one transaction: its raw records, rejections,
 batch's progress (`processed_through` and the counts), so that a stopped run resumes after the last chunk
 committed. While the database takes one chunk (its COPY of raw records is most of it), the pipeline already
 parses, normalizes and validates the next one: the writes run on a connection and in a thread of their own
-(`ChunkWriter`), one chunk at a time and in order, and a committed chunk's GDP candidates go on to the
-merge (compute/ingest/merger.py), as before. At most two chunks are in flight (one written, one waiting):
-the pipeline waits for the writer beyond that, so memory stays bounded by a few chunks.
+(`ChunkWriter`), one chunk at a time and in order. At most two chunks are in flight (one written, one
+waiting): the pipeline waits for the writer beyond that, so memory stays bounded by a few chunks.
+
+A chunk's GDP candidates go to the merge (compute/ingest/merger.py) as it is handed over, not once it is
+committed: the merge's transaction commits only after the last chunk (the pipeline waits for `finish`
+first) and rolls back when one fails, so it never shows versions of an uncommitted chunk, and it starts a
+chunk sooner. Once the last chunk is in, the writer's thread has storage summarize the lineage index of
+the versions merged so far (merge.summarize_new_versions; uncommitted ones are included) while the
+pipeline checks the batch rules and the merge catches up: the batch's end then only summarizes the rest.
 
 Where the merge cannot run alongside (see merger.alongside: SQLite, an outer transaction), neither do the
 writes: each chunk is written on the pipeline's connection as soon as it is prepared, the same way.
@@ -24,6 +30,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from apps.compute.ingest.merger import Merger, alongside
+from apps.storage.merge import summarize_new_versions
 
 _DONE = object()
 
@@ -31,7 +38,7 @@ _DONE = object()
 @dataclass(eq=False)
 class ChunkWrite:
     """What a prepared chunk writes (`write`, in its transaction), and its accepted records' GDP candidates,
-    merged once it is committed. `digests`: its records' hashes, for `ChunkWriter.pending_digests`."""
+    for the merge. `digests`: its records' hashes, for `ChunkWriter.pending_digests`."""
 
     write: Callable[[], None] | None
     candidates: list[Any]
@@ -39,8 +46,9 @@ class ChunkWrite:
 
 
 class ChunkWriter:
-    """Commits prepared chunks in order, each in a transaction of its own, then hands their candidates to
-    the merger. `finish` waits for the last one; `close` stops after the chunks already handed over."""
+    """Commits prepared chunks in order, each in a transaction of its own, and hands their candidates to the
+    merger. `finish` waits for the last one's commit; `close` stops after the chunks already handed over, and
+    waits for the thread (and its summary of the lineage index)."""
 
     def __init__(self, merger: Merger) -> None:
         self._merger = merger
@@ -48,6 +56,7 @@ class ChunkWriter:
         self._pending: deque[ChunkWrite] = deque()  # handed over, not yet committed (in order)
         self._guard = threading.Lock()
         self._failure: BaseException | None = None
+        self._committed = threading.Event()  # the thread has committed (or dropped) every chunk handed over
         self._thread: threading.Thread | None = None
         if alongside():
             self._thread = threading.Thread(target=self._work, name="chunk-writer", daemon=True)
@@ -57,11 +66,12 @@ class ChunkWriter:
         """Commit the chunk (now, or in the writer's thread) and merge its candidates."""
         if self._thread is None:
             self._commit(chunk)
-            return
-        self._raise_failure()
-        with self._guard:
-            self._pending.append(chunk)
-        self._jobs.put(chunk)
+        else:
+            self._raise_failure()
+            with self._guard:
+                self._pending.append(chunk)
+            self._jobs.put(chunk)
+        self._merger.add(chunk.candidates)
 
     def pending_digests(self) -> set[str]:
         """The record hashes of the chunks handed over but not yet committed: records the batch has received,
@@ -71,12 +81,15 @@ class ChunkWriter:
 
     def finish(self) -> None:
         """Wait until every chunk handed over is committed; raise what stopped the writer, if anything did."""
-        self.close()
+        if self._thread is not None:
+            self._jobs.put(_DONE)
+            self._committed.wait()
         self._raise_failure()
 
     def close(self) -> None:
         if self._thread is not None:
-            self._jobs.put(_DONE)
+            if not self._committed.is_set():
+                self._jobs.put(_DONE)
             self._thread.join()
             self._thread = None
 
@@ -88,7 +101,11 @@ class ChunkWriter:
             self._failure = exc
             while self._jobs.get() is not _DONE:  # what it handed over meanwhile is dropped, uncommitted
                 pass
+        else:
+            self._committed.set()
+            summarize_new_versions()
         finally:
+            self._committed.set()
             connection.close()
 
     def _commit(self, chunk: ChunkWrite) -> None:
@@ -98,7 +115,6 @@ class ChunkWriter:
         with self._guard:
             if self._pending and self._pending[0] is chunk:
                 self._pending.popleft()
-        self._merger.add(chunk.candidates)
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
