@@ -284,6 +284,17 @@ class TestSurvivorship:
         assert current().value == Decimal("120")  # the latest data, as the rule says
         assert not current().is_override
 
+    def test_an_override_outlives_the_account_of_its_steward(self, client, source):
+        """overridden_by has no database foreign key (storage.models.ROW_FK_NOTE): Django's SET_NULL empties it."""
+        self.send(client, source, "100")
+        response = client.post(f"/api/v1/golden-data-points/{current().pk}/override/",
+                               {"value": "90", "reason": "till miscount"}, format="json")  # fmt: skip
+        assert response.status_code == 201, response.json()
+        steward = current().overridden_by
+        assert steward == client.user
+        steward.delete()
+        assert (current().value, current().is_override, current().overridden_by_id) == (Decimal("90"), True, None)
+
     def test_an_override_needs_a_reason(self, client, source):
         self.send(client, source, "100")
         response = client.post(f"/api/v1/golden-data-points/{current().pk}/override/", {"value": "1", "reason": ""},
