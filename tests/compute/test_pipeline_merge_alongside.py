@@ -310,3 +310,14 @@ def test_the_lineage_index_is_summarized_by_the_writer_then_at_the_end(feed, peo
     with connection.cursor() as cursor:  # 1,500 versions fill more than one range of 32 pages: all summarized
         cursor.execute("SELECT brin_summarize_new_values('storage_gdp_by_batch_raw'::regclass)")
         assert cursor.fetchone()[0] == 0
+    # The writer summarized while the merge's versions were still uncommitted: the summaries include them, so a
+    # lineage read through the index finds every version (the index alone: no sequential scan to fall back on).
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        try:
+            cursor.execute("SELECT COUNT(*) FROM storage_goldendatapoint WHERE batch_id = %s", [batch.pk])
+            assert cursor.fetchone()[0] == 1500
+            cursor.execute("EXPLAIN SELECT COUNT(*) FROM storage_goldendatapoint WHERE batch_id = %s", [batch.pk])
+            assert "storage_gdp_by_batch_raw" in "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET enable_seqscan")
