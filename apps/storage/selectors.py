@@ -6,14 +6,11 @@ from typing import Any
 
 from apps.storage.models import GoldenDataPoint, IngestionBatch
 
-KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at", "key_hash")
-
 
 def gdp_history(*, gdp: GoldenDataPoint) -> list[GoldenDataPoint]:
     """Every version of the GDP's key, newest belief first."""
-    key = {name: getattr(gdp, name) for name in KEY_FIELDS}
     return list(
-        GoldenDataPoint.objects.filter(**key)
+        GoldenDataPoint.objects.of_key(gdp)
         .select_related("contract", "source", "overridden_by")
         .order_by("-recorded_from", "-id")
     )

@@ -15,9 +15,8 @@ from apps.host.choices import PolicyKindChoices, SurvivorshipChoices
 from apps.kernel.errors import ConflictError
 from apps.runtime.events import publish_event
 from apps.storage.choices import FINAL_BATCH_STATUSES
-from apps.storage.models import GoldenDataPoint, RawRecord, retention_deletes
+from apps.storage.models import KEY_FIELDS, GoldenDataPoint, RawRecord, retention_deletes
 
-KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at", "key_hash")
 COPY_FIELDS = (*KEY_FIELDS, "contract_version_id", "dimensions", "unit", "quality_flags")
 
 
@@ -73,7 +72,8 @@ def _survivor(gdp: GoldenDataPoint) -> GoldenDataPoint | None:
     """The best data-derived version of the key under its contract's survivorship rule."""
     # Shadowed versions (a later record of their own batch replaced them) never come back.
     versions = (
-        GoldenDataPoint.objects.filter(is_override=False, **_key(gdp))
+        GoldenDataPoint.objects.of_key(gdp)
+        .filter(is_override=False)
         .exclude(superseded_by_batch_id=F("batch_id"))
         .select_related("contract")
     )

@@ -196,9 +196,9 @@ def test_only_keys_that_may_have_a_current_version_are_probed(feed, people, mode
     probed: list[str] = []
     real = merge._current_versions
 
-    def spy(keys, tenant_id, contract_id):
-        probed.extend(keys)
-        return real(keys, tenant_id, contract_id)
+    def spy(probes, tenant_id, contract_id):
+        probed.extend(key for _, key in probes)
+        return real(probes, tenant_id, contract_id)
 
     monkeypatch.setattr(merge, "_current_versions", spy)
     batch_process(receive(feed, people, [sale(f"S{i}", "1", "2026-11-02") for i in range(6)]).pk)
