@@ -76,6 +76,27 @@ def test_merging_in_units_or_whole_gives_the_same_versions(tenant_a):
     assert whole.result == by_units.result
 
 
+def test_a_keys_versions_are_the_current_one_and_those_it_replaced(tenant_a):
+    merge_all(tenant_a, units_of(tenant_a, *UNITS))
+    current = versions().get(entity_key="A", measure="units", recorded_to__isnull=True)
+    history = GoldenDataPoint.objects.of_key(current).order_by("raw_record_id")
+    assert [(v.value, v.recorded_to is None) for v in history] == [(1, False), (2, False), (3, False), (5, True)]
+
+
+@pytest.mark.postgres
+def test_a_keys_versions_are_read_from_the_two_indexes_of_keys_not_from_their_period(tenant_a):
+    from django.db import connection
+
+    merge_all(tenant_a, units_of(tenant_a, *MANY))  # 800 entities of one day
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE storage_goldendatapoint")  # the planner then knows how many share the day
+    sql, params = GoldenDataPoint.objects.of_key(versions().first()).order_by().query.sql_with_params()
+    plan = explain(sql, list(params))
+    assert "storage_gdp_one_current_version" in plan
+    assert "storage_gdp_past_versions" in plan
+    assert "storage_gdp_by_time" not in plan
+
+
 def explain(sql: str, params: list[Any]) -> str:
     from django.db import connection
 
