@@ -103,7 +103,11 @@ class BatchMerge:
         if self._stream is not None and not self._observed_before(records):
             # No key of the unit may have a current version from an earlier batch, and those the batch may have
             # merged are held back: what is left needs no probe.
-            self._merge(self._hold_back(records), probe_seen=False, streaming=True)
+            records, identities = self._hold_back(records)
+            if len(set(identities)) == len(identities):
+                self._merge_new(records, identities)
+            else:
+                self._merge(records, probe_seen=False, streaming=True)
             if len(self._held) >= HELD_BACK_RECORDS:
                 self.flush()
         else:
@@ -113,24 +117,35 @@ class BatchMerge:
         before = self._before
         return before is not None and any(record[5] <= before for record in records)
 
-    def _hold_back(self, records: list[Any]) -> list[Any]:
+    def _merge_new(self, records: list[Any], identities: list[str | None]) -> None:
+        """Merge records that need no probe and share no key (a first load, a new period): each value is a new
+        current version, so they are written as they came, without looking at a key (`_merge` would)."""
+        if records:
+            bulk.write_gdp_versions(self.common, records, self._stream)
+            self._seen.update(identities)
+            self.result += MergeResult(created=sum([len(record[6]) for record in records]), superseded=0, unchanged=0,
+                                       lost=0, shadowed=0)  # fmt: skip
+
+    def _hold_back(self, records: list[Any]) -> tuple[list[Any], list[str | None]]:
         """While the COPY is open, the records with a key the batch may have merged in an earlier unit (so says the
         filter, mostly wrongly) wait for the next `flush`, which probes them, and with them every later record
         that shares a key with one: the rest of the unit, which needs no probe, is merged now, without ending
         the COPY. A held-back record's keys go into the filter, so a later unit's record with one waits too: no
         record is merged before an earlier one that has a key in common, and a held-back record replaces the
-        version of an earlier one merged before it, as within a unit."""
-        held = set(self._seen.members(map(_identity, records)))
+        version of an earlier one merged before it, as within a unit. Returns the rest, with their `_identity`."""
+        identities = list(map(_identity, records))
+        held = set(self._seen.members(identities))
         if not held:
-            return records
-        now = []
-        for record in records:
-            if _identity(record) in held:
+            return records, identities
+        now, now_identities = [], []
+        for record, identity in zip(records, identities, strict=True):
+            if identity in held:
                 self._held.append(record)
             else:
                 now.append(record)
+                now_identities.append(identity)
         self._seen.update(held)
-        return now
+        return now, now_identities
 
     def _merge(self, records: list[Any], *, probe_seen: bool, streaming: bool) -> None:
         # key hash → the value tuple of its last record in the unit: the only one that can win
