@@ -34,7 +34,6 @@ import re
 import typing
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from orjson import loads as fast_loads
@@ -62,9 +61,9 @@ _JSON_WS = re.compile(r"[ \t\n\r]*")
 _TRUNCATION_MARGIN = 16
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedRecord:
-    """One record read from a payload."""
+class ParsedRecord(NamedTuple):
+    """One record read from a payload: a value (a named tuple: made a million times a batch, it costs half
+    what a frozen dataclass does)."""
 
     position: int  # 0-based index of the record in the payload
     line: int  # 1-based line where the record starts
@@ -493,7 +492,7 @@ def _iter_ndjson(texts: Iterator[str]) -> Iterator[ParsedRecord]:
             except ValueError:
                 value = None
             if type(value) is dict and plain(value):
-                yield ParsedRecord(position, number, value, plain=True)
+                yield ParsedRecord(position, number, value, True)
                 position += 1
                 continue
             try:
@@ -543,7 +542,7 @@ def _iter_csv(texts: Iterator[str], delimiter: str) -> Iterator[ParsedRecord]:
                     line=start,
                     position=position,
                 )
-            yield ParsedRecord(position, start, dict(zip(header, row, strict=True)), plain=True)  # strings only
+            yield ParsedRecord(position, start, dict(zip(header, row, strict=True)), True)  # strings only: plain
             position += 1
             start = reader.line_num + 1
     except csv.Error as exc:
