@@ -80,6 +80,8 @@ class Plan:
     # Whether the validator needs each record's digest (a whole-record unique or duplicate_ratio rule): it
     # keeps every digest it is given for the whole batch, so it is given them only then.
     needs_digest: bool = True
+    # Whether no two accepted records of the batch share a GDP key (Shape.keys_follow): the merge then tracks none.
+    distinct_keys: bool = False
     # Whether another batch of the source has raw records (once true it stays so): until then no record
     # can be a duplicate of an earlier delivery, and the per-chunk lookup is skipped.
     earlier_batches: bool = False
@@ -109,7 +111,7 @@ def _process(batch_id: int) -> IngestionBatch:
         plan = _plan(batch)
         _check_syntax(plan)
         merger = Merger(batch=batch, version=plan.version, source=plan.source,
-                        expected_keys=batch.received * len(plan.shape.measures))  # fmt: skip
+                        expected_keys=batch.received * len(plan.shape.measures), distinct_keys=plan.distinct_keys)  # fmt: skip
         writer = ChunkWriter(merger)
         _ingest_chunks(plan, writer)
         batch = _decide_and_merge(plan, merger)
@@ -261,6 +263,7 @@ def _plan(batch: IngestionBatch) -> Plan:
         candidates=make_candidates(shape, batch.tenant_id, version.contract_id),
         shape=shape,
         needs_digest=getattr(validator, "_needs_digest", True),
+        distinct_keys=shape.keys_follow(validator.primary_key, {spec.name: spec.logical_type for spec in field_specs}),
     )
 
 

@@ -82,6 +82,21 @@ class Shape:
             missing.append("no field has the role 'time'")
         return missing
 
+    def keys_follow(self, primary_key: Sequence[str], logical_types: dict[str, str]) -> bool:
+        """Whether accepted records of one batch never share a GDP key, because the validator rejects a repeated
+        `primary_key` and records that differ in it differ in their keys: every part of it is the entity key, a
+        dimension or the time, and each of those gives equal key parts only for equal values. So the entity key
+        must be one field (a compound one is its values joined with "|": ("a|b", "c") and ("a", "b|c") give one
+        text), and a time in the primary key must be a date or a timestamp (the validator then has date or
+        datetime objects, equal when they are the same moment; two texts of one moment would differ)."""
+        parts = {*self.entity_keys, *self.dimensions, self.time_field}
+        return (
+            bool(primary_key)
+            and len(self.entity_keys) == 1
+            and set(primary_key) <= parts
+            and (self.time_field not in primary_key or logical_types.get(self.time_field) in ("date", "timestamp"))
+        )
+
 
 def make_candidates(shape: Shape, tenant_id: int, contract_id: int) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
     """A function: validated record → its GDP candidates, (entity_key, dimensions, dimensions_key, observed_at,

@@ -70,7 +70,9 @@ class BatchMerge:
     """One batch's merge, in the caller's transaction, which holds the contract's merge lock from before this
     object is made: `add` merges a unit, units in position order; `result` sums them once `flush` has ended the
     open COPY (which any other statement on the connection needs first); `abort` abandons it when the merge
-    fails. `expected_keys` (records × measures) sizes the filter of the keys the batch merged."""
+    fails. `expected_keys` (records × measures) sizes the filter of the records the batch merged, which it keeps
+    only without `distinct_keys`: the caller's word that no two records of the batch share a key (in any unit), so
+    that no record has a version of the batch to replace."""
 
     def __init__(
         self,
@@ -84,13 +86,14 @@ class BatchMerge:
         survivorship: str,
         now: datetime,
         expected_keys: int,
+        distinct_keys: bool = False,
     ) -> None:
         self.batch_id, self.tenant_id, self.contract_id, self.now = batch_id, tenant_id, contract_id, now
         self.source_priority, self.survivorship = source_priority, survivorship
         self.common = (tenant_id, contract_id, contract_version_id, source_id, source_priority, batch_id, now, False,
                        "", None)  # fmt: skip
         self.result = NOTHING
-        self._seen = _SeenKeys(expected_keys)
+        self._seen = None if distinct_keys else _SeenKeys(expected_keys)
         self._measures: set[str] = set()  # those whose latest observed_at was read
         self._before: datetime | None = None  # the latest observed_at of those measures' versions before the batch
         # The open COPY the units' versions go to while no statement needs the connection (see `flush`).
@@ -103,6 +106,9 @@ class BatchMerge:
         if self._stream is not None and not self._observed_before(records):
             # No key of the unit may have a current version from an earlier batch, and those the batch may have
             # merged are held back: what is left needs no probe.
+            if self._seen is None:
+                self._merge_new(records, [])
+                return
             records, identities = self._hold_back(records)
             if len(set(identities)) == len(identities):
                 self._merge_new(records, identities)
@@ -122,7 +128,8 @@ class BatchMerge:
         current version, so they are written as they came, without looking at a key (`_merge` would)."""
         if records:
             bulk.write_gdp_versions(self.common, records, self._stream)
-            self._seen.update(identities)
+            if self._seen is not None:
+                self._seen.update(identities)
             self.result += MergeResult(created=sum([len(record[6]) for record in records]), superseded=0, unchanged=0,
                                        lost=0, shadowed=0)  # fmt: skip
 
@@ -161,7 +168,7 @@ class BatchMerge:
                 probe.extend([(moment, value[3]) for value in values])
             for value in values:
                 last[value[3]] = value
-        if probe_seen:
+        if probe_seen and seen is not None:
             maybe = set(seen.members(map(_identity, records)))
             if maybe:  # the classification probes each key once
                 probe += [(record[5], value[3]) for record in records if _identity(record) in maybe
@@ -174,7 +181,8 @@ class BatchMerge:
             self._stream = bulk.gdp_stream()
         versions = _versions(records, last, unchanged, lost, self.now, self.batch_id)
         bulk.write_gdp_versions(self.common, versions, self._stream if streaming else None)
-        seen.update(map(_identity, records))
+        if seen is not None:
+            seen.update(map(_identity, records))
         # A replaced version of an earlier unit was counted created there: it ends shadowed, as within one unit.
         current_written = len(last) - len(unchanged) - len(lost)
         self.result += MergeResult(created=current_written - len(replaced), superseded=len(superseded),

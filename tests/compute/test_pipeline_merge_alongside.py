@@ -321,3 +321,39 @@ def test_the_lineage_index_is_summarized_by_the_writer_then_at_the_end(feed, peo
             assert "storage_gdp_by_batch_raw" in "\n".join(row[0] for row in cursor.fetchall())
         finally:
             cursor.execute("RESET enable_seqscan")
+
+
+KEYED_FIELDS = [
+    {**FIELDS[0], "primary_key": True, "primary_key_position": 2},
+    {**FIELDS[1], "primary_key": True, "primary_key_position": 1},
+    FIELDS[2],
+]
+
+
+def test_a_primary_key_of_key_parts_spares_the_merge_its_tracking_of_keys(tenant_a, people, mode, monkeypatch):
+    """With a primary key of (store, day), the validator rejects a repeat, so no two accepted records share a
+    key: the merge keeps no filter and still supersedes, across chunks and batches, what it must."""
+    from apps.storage import merge
+
+    filters = []
+    real_init = merge.BatchMerge.__init__
+
+    def init(self, **kwargs):
+        real_init(self, **kwargs)
+        filters.append(self._seen)
+
+    monkeypatch.setattr(merge.BatchMerge, "__init__", init)
+    contract = activate_contract(tenant_a, people, key="keyed", fields=KEYED_FIELDS)
+    source = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="k", name="K")
+    rows = [sale(f"S{i}", f"{i}") for i in range(8)]
+    rows[6] = sale("S1", "99")  # S1 of the same day again, two chunks later: rejected, not merged
+    batch = batch_process(receive(source, people, rows).pk)
+    assert (batch.accepted, batch.rejected, batch.gdps_created) == (7, 1, 7)
+    assert set(batch.rejections.values_list("rule", flat=True)) == {"primary_key"}
+    assert current() == {f"S{i}": i for i in range(8) if i != 6}
+    rows = [sale("S1", "5"), sale("S2", "2"), sale("S9", "9", "2026-11-03")]  # a change, the same value, a new day
+    batch = batch_process(receive(source, people, rows).pk)
+    assert (batch.gdps_created, batch.superseded) == (2, 1)
+    assert current_at(2) == {**{f"S{i}": i for i in range(8) if i != 6}, "S1": 5}
+    assert current_at(3) == {"S9": 9}
+    assert filters == [None, None]

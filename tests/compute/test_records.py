@@ -48,3 +48,18 @@ def test_a_record_without_a_time_has_no_keys():
 
 def test_the_key_md5_is_md5():
     assert KEY_MD5(b"tenant\x1fkey").hexdigest() == hashlib.md5(b"tenant\x1fkey").hexdigest()  # noqa: S324
+
+
+def test_a_primary_key_made_of_key_parts_keeps_a_batchs_keys_apart():
+    types = {"store": "string", "region": "string", "channel": "string", "day": "date"}
+    assert SHAPE.keys_follow(("store", "day"), types)
+    assert SHAPE.keys_follow(("store",), types)  # one record a store: one key a store
+    assert SHAPE.keys_follow(("region", "channel", "store"), types)
+    assert not SHAPE.keys_follow((), types)  # no primary key: repeats are allowed
+    assert not SHAPE.keys_follow(("store", "promotion"), types)  # not a key part: two keys can share it
+    # a time given as text: "2026-01-02" and "2026-01-02T00:00:00+00:00" are two keys of the validator, one time
+    assert not SHAPE.keys_follow(("store", "day"), {**types, "day": "string"})
+    assert SHAPE.keys_follow(("store",), {**types, "day": "string"})  # the time is not in the primary key
+    compound = Shape(entity_keys=("store", "till"), dimensions=(), time_field="day", measures=(("revenue", "EUR"),))
+    # ("a|b", "c") and ("a", "b|c") are two primary keys, one entity key "a|b|c"
+    assert not compound.keys_follow(("store", "till", "day"), {**types, "till": "string"})

@@ -49,13 +49,16 @@ _DONE = object()
 class Merger:
     """Merges a batch's committed chunks, in order, in one transaction; `finish` commits it, `close` drops it."""
 
-    def __init__(self, *, batch: Any, version: Any, source: Any, expected_keys: int) -> None:
+    def __init__(
+        self, *, batch: Any, version: Any, source: Any, expected_keys: int, distinct_keys: bool = False
+    ) -> None:
         self.batch_id = batch.pk
         self.contract_id = version.contract_id
         self._arguments = {
             "batch_id": batch.pk, "tenant_id": batch.tenant_id, "contract_id": version.contract_id,
             "contract_version_id": version.pk, "source_id": source.pk, "source_priority": source.priority,
             "survivorship": version.contract.survivorship, "expected_keys": expected_keys,
+            "distinct_keys": distinct_keys,
         }  # fmt: skip
         self._merge: BatchMerge | None = None  # made when the merge's transaction has the lock
         self._units: Any = None  # the inline mode's temporary file of pickled units
