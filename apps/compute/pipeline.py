@@ -363,20 +363,6 @@ def _validate(plan: Plan, normalized: dict[str, Any], digest: str, *, rejected: 
     return plan.validator.validate(normalized, digest=digest if plan.needs_digest else None, rejected=rejected)
 
 
-def _validate_chunk(plan: Plan, prepared: list[Any], clashes: dict[int, list[Any]]) -> list[Any]:
-    """(record, normalized, violations, digest, text) per record of the chunk. Normalization problems and values
-    accepted in an earlier batch are errors found outside the validator: it is told, so that a record they
-    reject claims none of its unique values within the batch either."""
-    validated = []
-    for record, normalized, problems, digest, text in prepared:
-        found = clashes.get(record.position, [])
-        violations = _validate(plan, normalized, digest, rejected=bool(problems or found))
-        if problems or found:
-            violations = [*problems, *violations, *found]
-        validated.append((record, normalized, violations, digest, text))
-    return validated
-
-
 def _prepare_chunk(plan: Plan, chunk: list[Any], writer: ChunkWriter) -> ChunkWrite:
     """Normalize and validate the chunk: what it writes in its transaction (raw records, rejections, unique values,
     progress) and its accepted records' GDP candidates (storage.merge.BatchMerge.add's records)."""
@@ -387,18 +373,24 @@ def _prepare_chunk(plan: Plan, chunk: list[Any], writer: ChunkWriter) -> ChunkWr
     digests = [digest for _, _, _, digest, _ in prepared]
     duplicates = _earlier_duplicates(plan, digests, writer)
     unique_values = _unique_values(plan, prepared)
-    # Looked up before validation, which needs to know the records they reject (see _validate_chunk).
+    # Looked up before validation, which needs to know the records they reject (see the loop below).
     unique_clashes = _unique_clashes(plan, unique_values) if unique_values else {}
-    validated = _validate_chunk(plan, prepared, unique_clashes)
     raw_rows, rejection_rows, gdp_candidates = [], [], []
     refused: set[int] = set()  # raw ids of the rejected records
     accepted = rejected = 0
     # On PostgreSQL the payload is COPied as the canonical JSON text already made for the hash (jsonb
     # keeps no key order); elsewhere the JSON column stores the text as given, so the dict is kept.
     as_text = bulk.JsonText if bulk.is_postgres() else None
-    candidates = plan.candidates
-    for raw_id, (record, normalized, violations, digest, text) in zip(ids, validated, strict=True):
+    candidates, validate = plan.candidates, plan.validator.validate
+    needs_digest = plan.needs_digest
+    for raw_id, (record, normalized, problems, digest, text) in zip(ids, prepared, strict=True):
         position = record.position
+        # Normalization problems and values accepted in an earlier batch are errors found outside the validator:
+        # it is told, so that a record they reject claims none of its unique values within the batch either.
+        found = unique_clashes.get(position) if unique_clashes else None
+        violations = validate(normalized, digest=digest if needs_digest else None, rejected=bool(problems or found))
+        if problems or found:
+            violations = [*problems, *violations, *(found or ())]
         payload = record.payload if as_text is None else as_text(text)
         raw_rows.append((raw_id, tenant_id, batch_id, position, record.line, payload, digest, now))
         if not violations:  # the common case
