@@ -28,7 +28,8 @@ Measured, alternately (A B A B …) after a warm-up, `--rounds` times each:
      counts), into empty raw and GDP tables ("first load"); then, in another process, the
      update file: the same keys with new values, so every current GDP is superseded
      ("update load").
-Each Aurum run is its own process, so its peak RSS (ru_maxrss) is the pipeline's alone,
+Each run starts on a quiet server (`quiesce`): what the runs before it wrote emptied, or vacuumed where it
+builds on it, a checkpoint taken, no autovacuum worker busy. Each Aurum run is its own process, so its peak RSS (ru_maxrss) is the pipeline's alone,
 including Django itself. Medians are reported; the last line is one JSON object.
 """
 
@@ -281,14 +282,32 @@ def setup_fixtures() -> int:
     return source.pk
 
 
-def reset(tables: tuple[str, ...]) -> None:
-    """Empty the tables and checkpoint, so no run pays for the dirty pages of the one before."""
+BASELINE_OWN = ("bench_raw", "bench_gdp")
+QUIET_WAIT_S = 120
+
+
+def quiesce(*, empty: tuple[str, ...], vacuum: tuple[str, ...] = ()) -> None:
+    """A quiet server for the next run: the tables of runs done emptied (`empty`), or vacuumed and analyzed where
+    the next run builds on them (`vacuum`), a checkpoint, and no autovacuum worker of this database still busy
+    (at most QUIET_WAIT_S). Otherwise one run pays for the dirty pages of the one before, and autovacuum, which
+    a load of millions of rows sets off, works through the next run: the baseline's 4,000,000 rows during
+    Aurum's first load, Aurum's during the next baseline."""
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+        if empty:
+            cursor.execute(f"TRUNCATE {', '.join(empty)} CASCADE")
+        for table in vacuum:
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
         with contextlib.suppress(Exception):
             cursor.execute("CHECKPOINT")
+        deadline = time.monotonic() + QUIET_WAIT_S
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' "
+                           "AND datname = current_database()")  # fmt: skip
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.5)
 
 
 def spawn(kind: str, args: argparse.Namespace, env: dict[str, str], file: Path, **extra: object) -> dict:
@@ -369,7 +388,9 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path) -> dict:
 
     def aurum(file: Path, *, fresh: bool, profile: str | None = None) -> dict:
         if fresh:
-            reset(AURUM_TABLES)
+            quiesce(empty=AURUM_TABLES + BASELINE_OWN)
+        else:
+            quiesce(empty=BASELINE_OWN, vacuum=AURUM_TABLES)
         result = spawn("aurum", args, env, file, source=source_id, profile=profile)
         shutil.rmtree(media, ignore_errors=True)  # the spooled copies
         if result["status"] not in ("completed", "completed_with_rejections"):
@@ -377,7 +398,7 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path) -> dict:
         return result
 
     def baseline(file: Path) -> dict:
-        reset(("bench_raw", "bench_gdp"))
+        quiesce(empty=BASELINE_OWN + AURUM_TABLES)
         return spawn("copy", args, env, file)
 
     baseline(warm)
