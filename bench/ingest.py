@@ -29,7 +29,8 @@ Measured, alternately (A B A B …) after a warm-up, `--rounds` times each:
      update file: the same keys with new values, so every current GDP is superseded
      ("update load").
 Each run starts on a quiet server (`quiesce`): what the runs before it wrote emptied, or vacuumed where it
-builds on it, a checkpoint taken, no autovacuum worker busy. Each Aurum run is its own process, so its peak RSS (ru_maxrss) is the pipeline's alone,
+builds on it, a checkpoint taken, no autovacuum worker busy; autovacuum is off for the written tables, so
+that it runs between the measured runs, never during one. Each Aurum run is its own process, so its peak RSS (ru_maxrss) is the pipeline's alone,
 including Django itself. Medians are reported; the last line is one JSON object.
 """
 
@@ -288,16 +289,15 @@ QUIET_WAIT_S = 120
 
 def quiesce(*, empty: tuple[str, ...], vacuum: tuple[str, ...] = ()) -> None:
     """A quiet server for the next run: the tables of runs done emptied (`empty`), or vacuumed and analyzed where
-    the next run builds on them (`vacuum`), a checkpoint, and no autovacuum worker of this database still busy
-    (at most QUIET_WAIT_S). Otherwise one run pays for the dirty pages of the one before, and autovacuum, which
-    a load of millions of rows sets off, works through the next run: the baseline's 4,000,000 rows during
-    Aurum's first load, Aurum's during the next baseline."""
+    the next run builds on them (`vacuum`), and the catalogs the runs change; a checkpoint; no autovacuum worker
+    of this database still busy (at most QUIET_WAIT_S). Otherwise one run pays for the dirty pages of the one
+    before, and for the maintenance its millions of rows call for."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         if empty:
             cursor.execute(f"TRUNCATE {', '.join(empty)} CASCADE")
-        for table in vacuum:
+        for table in (*vacuum, *empty):  # an emptied table too: its statistics still count the rows of the last run
             cursor.execute(f"VACUUM (ANALYZE) {table}")
         with contextlib.suppress(Exception):
             cursor.execute("CHECKPOINT")
@@ -374,6 +374,11 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path) -> dict:
     source_id = setup_fixtures()
     with connection.cursor() as cursor:
         cursor.execute(BASELINE_TABLES)
+        # A run's tables are vacuumed between runs (quiesce), never during one: autovacuum wakes once a minute, so
+        # it would fall on the longer runs more often, and on some rounds and not others (one 1,000,000-record
+        # first load took PostgreSQL 41.8 s of CPU instead of 27.6 s).
+        for table in AURUM_TABLES + BASELINE_OWN:
+            cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false, toast.autovacuum_enabled = false)")
     n = args.scale
     first, update, warm = workdir / "first.ndjson", workdir / "update.ndjson", workdir / "warm.ndjson"
     started = time.perf_counter()
