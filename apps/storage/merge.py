@@ -7,9 +7,10 @@ dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash), …]
 
 1. shadowed  – within the unit only the last record of a GDP key can win (found in Python);
 2. one probe looks up the current version of every other key that may have one (an index probe per
-   key, by time and key hash, in that order). A key observed after the latest observed_at of its contract's measures before
-   the batch (a new period, or a first load) can only have one this batch wrote, and a filter of the
-   keys the batch merged says when it has none: such keys are not probed. Then, in Python:
+   key, by time and key hash, in that order). A key observed after the latest observed_at of its
+   contract's measures before the batch (a new period, or a first load) can only have one this batch
+   wrote, and a filter of the records the batch merged says when it has none (or the caller says no two
+   records of the batch share a key: `distinct_keys`): such keys are not probed. Then, in Python:
    unchanged – a value equal to the current version changes no belief (no new version),
    lost      – the current version wins: a steward override, or (priority mode) a source of higher
                priority,
