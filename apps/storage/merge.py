@@ -108,7 +108,7 @@ class BatchMerge:
             # No key of the unit may have a current version from an earlier batch, and those the batch may have
             # merged are held back: what is left needs no probe.
             if self._seen is None:
-                self._merge_new(records, [])
+                self._merge_new(records)
                 return
             records, identities = self._hold_back(records)
             if len(set(identities)) == len(identities):
@@ -124,12 +124,13 @@ class BatchMerge:
         before = self._before
         return before is not None and any(record[5] <= before for record in records)
 
-    def _merge_new(self, records: list[Any], identities: list[str | None]) -> None:
+    def _merge_new(self, records: list[Any], identities: list[str | None] | None = None) -> None:
         """Merge records that need no probe and share no key (a first load, a new period): each value is a new
-        current version, so they are written as they came, without looking at a key (`_merge` would)."""
+        current version, so they are written as they came, without looking at a key (`_merge` would). Their
+        `identities` go into the filter, where there is one."""
         if records:
             bulk.write_gdp_versions(self.common, records, self._stream)
-            if self._seen is not None:
+            if self._seen is not None and identities is not None:
                 self._seen.update(identities)
             self.result += MergeResult(created=sum([len(record[6]) for record in records]), superseded=0, unchanged=0,
                                        lost=0, shadowed=0)  # fmt: skip
