@@ -41,7 +41,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, OperationalError, connection, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from apps.compute import lineage
@@ -433,12 +433,7 @@ def _earlier_duplicates(plan: Plan, hashes: list[str], writer: ChunkWriter) -> i
     its repeats within the batch are counted in SQL at the batch's end (`_repeats_within`), so a record is
     never counted twice and no per-record set has to live in memory."""
     if not plan.earlier_batches:
-        plan.earlier_batches = (
-            IngestionBatch.objects.filter(source=plan.source)
-            .exclude(pk=plan.batch.pk)
-            .filter(Exists(RawRecord.objects.filter(batch=OuterRef("pk"))))
-            .exists()
-        )
+        plan.earlier_batches = _source_has_other_raw_records(plan)
         if not plan.earlier_batches:
             return 0  # the lookup below could find nothing
     # Taken before the lookup: a chunk the writer commits meanwhile is in one or the other.
@@ -475,6 +470,16 @@ def _earlier_duplicates(plan: Plan, hashes: list[str], writer: ChunkWriter) -> i
     return len(
         earlier - set(RawRecord.objects.filter(batch=plan.batch, hash__in=earlier).values_list("hash", flat=True))
     )
+
+
+def _source_has_other_raw_records(plan: Plan) -> bool:
+    """Whether another batch of the source has raw records: asked for every chunk until it is true. One probe of
+    the (batch, position) index per batch of the source, in index order (ORDER BY position LIMIT 1), whatever the
+    statistics say: as a semi-join it was planned as a scan of the raw table when they described batches with
+    rows that retention (or a TRUNCATE) had since removed, a scan of the growing table for every chunk."""
+    others = IngestionBatch.objects.filter(source=plan.source).exclude(pk=plan.batch.pk).order_by()
+    first_raw = RawRecord.objects.filter(batch=OuterRef("pk")).order_by("position").values("pk")[:1]
+    return others.annotate(first_raw=Subquery(first_raw)).filter(first_raw__isnull=False).exists()
 
 
 # Memory for the sort of a batch's record hashes (~100 bytes a record): the default 4 MB sends a batch of
