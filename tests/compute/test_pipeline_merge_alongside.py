@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.compute import services as compute
 from apps.compute.ingest import merger as merger_module
@@ -357,3 +358,26 @@ def test_a_primary_key_of_key_parts_spares_the_merge_its_tracking_of_keys(tenant
     assert current_at(2) == {**{f"S{i}": i for i in range(8) if i != 6}, "S1": 5}
     assert current_at(3) == {"S9": 9}
     assert filters == [None, None]
+
+
+@pytest.mark.postgres
+def test_whether_the_source_has_other_raw_records_is_one_index_probe_per_batch(feed, people, mode):
+    """Asked for every chunk: a scan of the raw table here would grow with the batch."""
+    from types import SimpleNamespace
+
+    from apps.compute import pipeline
+
+    before = receive(feed, people, [sale("S1", "1")])
+    plan = SimpleNamespace(source=feed, batch=receive(feed, people, [sale("S2", "2")]))
+    assert not pipeline._source_has_other_raw_records(plan)  # the first batch has no raw records yet
+    batch_process(before.pk)
+    assert pipeline._source_has_other_raw_records(plan)
+    with CaptureQueriesContext(connection) as queries:
+        pipeline._source_has_other_raw_records(plan)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: the question is whether the index can serve
+        cursor.execute(f"EXPLAIN {queries[0]['sql']}")
+        shown = "\n".join(row[0] for row in cursor.fetchall())
+    # a correlated probe per batch (LIMIT 1 in index order), never a join that reads the raw table for all of them
+    assert "SubPlan" in shown and "Join" not in shown, shown
+    assert "Index Scan using storage_raw_unique_position" in shown, shown
