@@ -110,8 +110,8 @@ def _process(batch_id: int) -> IngestionBatch:
     try:
         plan = _plan(batch)
         _check_syntax(plan)
-        merger = Merger(batch=batch, version=plan.version, source=plan.source,
-                        expected_keys=batch.received * len(plan.shape.measures), distinct_keys=plan.distinct_keys)  # fmt: skip
+        merger = Merger(batch=batch, version=plan.version, source=plan.source, distinct_keys=plan.distinct_keys,
+                        expected_keys=batch.received * len(plan.shape.measures))  # fmt: skip
         writer = ChunkWriter(merger)
         _ingest_chunks(plan, writer)
         batch = _decide_and_merge(plan, merger)

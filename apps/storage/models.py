@@ -235,6 +235,11 @@ except ImportError:  # an interpreter built without it
 KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at", "key_hash")
 
 
+def key_of(gdp: GoldenDataPoint) -> dict[str, Any]:
+    """The GDP's key, as a filter (KEY_FIELDS)."""
+    return {name: getattr(gdp, name) for name in KEY_FIELDS}
+
+
 class GoldenDataPointQuerySet(TenantQuerySet):
     def current(self) -> GoldenDataPointQuerySet:
         return self.filter(recorded_to__isnull=True)
@@ -243,7 +248,7 @@ class GoldenDataPointQuerySet(TenantQuerySet):
         """Every version of `gdp`'s key, current or not. The condition on recorded_to, always true, lets PostgreSQL
         read the key's versions from the two partial indexes that hold them (a bitmap OR) instead of all the
         versions of the key's period."""
-        return self.filter(**{name: getattr(gdp, name) for name in KEY_FIELDS}).filter(
+        return self.filter(**key_of(gdp)).filter(
             models.Q(recorded_to__isnull=True) | models.Q(recorded_to__isnull=False)
         )
 

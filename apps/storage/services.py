@@ -15,13 +15,9 @@ from apps.host.choices import PolicyKindChoices, SurvivorshipChoices
 from apps.kernel.errors import ConflictError
 from apps.runtime.events import publish_event
 from apps.storage.choices import FINAL_BATCH_STATUSES
-from apps.storage.models import KEY_FIELDS, GoldenDataPoint, RawRecord, retention_deletes
+from apps.storage.models import KEY_FIELDS, GoldenDataPoint, RawRecord, key_of, retention_deletes
 
 COPY_FIELDS = (*KEY_FIELDS, "contract_version_id", "dimensions", "unit", "quality_flags")
-
-
-def _key(gdp: GoldenDataPoint) -> dict[str, Any]:
-    return {name: getattr(gdp, name) for name in KEY_FIELDS}
 
 
 @transaction.atomic
@@ -62,7 +58,7 @@ def gdp_override_remove(*, actor: Any, gdp: GoldenDataPoint, reason: str = "") -
 
 
 def _current_locked(gdp: GoldenDataPoint) -> GoldenDataPoint:
-    current = GoldenDataPoint.objects.select_for_update().filter(recorded_to__isnull=True, **_key(gdp)).first()
+    current = GoldenDataPoint.objects.select_for_update().filter(recorded_to__isnull=True, **key_of(gdp)).first()
     if current is None:
         raise ConflictError("This key has no current value.", slug="no-current-value")
     return current
