@@ -297,6 +297,9 @@ AURUM_HANDLER_MAX_RETRIES = env_int("AURUM_HANDLER_MAX_RETRIES", 5)
 AURUM_MAX_INGEST_BYTES = env_int("AURUM_MAX_INGEST_BYTES", 1024 * 1024 * 1024)
 AURUM_INLINE_BATCH_BYTES = env_int("AURUM_INLINE_BATCH_BYTES", 2 * 1024 * 1024)
 AURUM_INGEST_CHUNK_SIZE = env_int("AURUM_INGEST_CHUNK_SIZE", 5000)
+# The keys a batch's validator keeps in memory to find repeats (primary key, unique values; ~200 bytes
+# each); a larger batch keeps the others in a temporary file (apps/compute/keybook.py).
+AURUM_INGEST_KEYS_IN_MEMORY = env_int("AURUM_INGEST_KEYS_IN_MEMORY", 1_000_000)
 # PostgreSQL: merge each committed chunk into Golden Data Points on a second connection while the
 # next chunk is prepared (apps/compute/ingest/merger.py); off, the whole merge runs after the chunks.
 AURUM_INGEST_MERGE_ALONGSIDE = env_bool("AURUM_INGEST_MERGE_ALONGSIDE", True)

@@ -20,9 +20,10 @@ batch to it. A run stopped before the end (a killed worker, the task's soft time
 database) leaves the batch `processing` and resumable; the next run ends a run its worker left
 `running`.
 
-Memory is bounded by the chunk size whatever the batch size: records are streamed from
-the spooled file, and only per-batch counters and the within-batch uniqueness sets live
-across chunks.
+Memory is bounded whatever the batch size: records are streamed from the spooled file
+chunk by chunk, and what lives across chunks is per-batch counters, the merge's Bloom filter
+(a few bits per GDP key) and the keys the validator has seen, which beyond
+AURUM_INGEST_KEYS_IN_MEMORY move to a temporary file (compute/keybook.py).
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ def _plan(batch: IngestionBatch) -> Plan:
     # contract says, rather than failing the batch when its GDPs are written.
     field_specs = [dataclasses.replace(spec, required=True) if spec.role == FieldRoleChoices.TIME else spec
                    for spec in field_specs]  # fmt: skip
-    validator = compile_validator(field_specs, rule_specs)
+    validator = compile_validator(field_specs, rule_specs, keys_in_memory=settings.AURUM_INGEST_KEYS_IN_MEMORY)
     return Plan(
         batch=batch,
         source=batch.source,
@@ -340,8 +341,9 @@ def _replay(plan: Plan, chunk: list[Any]) -> list[Any]:
             warned.setdefault(position, set()).add(f"{rule}:{field}" if field else rule)
     raw_ids = dict(RawRecord.objects.filter(batch=plan.batch, position__range=span).values_list("position", "id"))
     gdp_candidates = []
-    for record in chunk:
-        normalized, _, digest, _ = _normalize(plan, record)
+    normalized_chunk = [_normalize(plan, record) for record in chunk]
+    _prefetch_keys(plan, [n for n, *_ in normalized_chunk], [digest for _, _, digest, _ in normalized_chunk])
+    for record, (normalized, _, digest, _) in zip(chunk, normalized_chunk, strict=True):
         position = record.position
         _validate(plan, normalized, digest, rejected=position in refused)
         if position not in refused:
@@ -355,6 +357,11 @@ def _normalize(plan: Plan, record: Any) -> tuple[dict[str, Any], list[Any], str,
     normalized, problems = plan.normalizer(record.payload)
     text, digest = hashed_json(record.payload, known_plain=record.plain)
     return normalized, problems, digest, text
+
+
+def _prefetch_keys(plan: Plan, normalized: list[dict[str, Any]], digests: list[str]) -> None:
+    """The keys of the chunk's records that the validator keeps on disk, read in one go (KeyBook)."""
+    plan.validator.prefetch(normalized, digests if plan.needs_digest else ())
 
 
 def _validate(plan: Plan, normalized: dict[str, Any], digest: str, *, rejected: bool) -> list[Any]:
@@ -371,6 +378,7 @@ def _prepare_chunk(plan: Plan, chunk: list[Any], writer: ChunkWriter) -> ChunkWr
     prepared = [(record, *_normalize(plan, record)) for record in chunk]
     ids = bulk.next_ids(RawRecord, len(chunk))
     digests = [digest for _, _, _, digest, _ in prepared]
+    _prefetch_keys(plan, [normalized for _, normalized, *_ in prepared], digests)
     duplicates = _earlier_duplicates(plan, digests, writer)
     unique_values = _unique_values(plan, prepared)
     # Looked up before validation, which needs to know the records they reject (see the loop below).

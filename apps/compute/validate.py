@@ -139,6 +139,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from apps.compute.keybook import KEYS_IN_MEMORY, KeyBook
 from apps.host.choices import FieldRoleChoices, LogicalTypeChoices, QualityRuleKindChoices, SeverityChoices
 
 ERROR = SeverityChoices.ERROR.value
@@ -880,10 +881,10 @@ class BatchProfile:
 
 # --- the record validator -------------------------------------------------------------------
 def compile_validator(
-    fields: Iterable[Any], rules: Iterable[Any] = (), *, extra_fields: str = "warn"
+    fields: Iterable[Any], rules: Iterable[Any] = (), *, extra_fields: str = "warn", keys_in_memory: int | None = None
 ) -> RecordValidator:
     """A validator for a contract version: fields and rules as specs, model rows or dicts."""
-    return RecordValidator(fields, rules, extra_fields=extra_fields)
+    return RecordValidator(fields, rules, extra_fields=extra_fields, keys_in_memory=keys_in_memory)
 
 
 Report = Callable[[list[Violation], Any, int], None]
@@ -893,10 +894,19 @@ class RecordValidator:
     """Validates the records of a batch, one `validate` call each; `reset()` starts the next batch.
 
     State across calls: the keys seen (unique fields, the primary key, unique and
-    duplicate_ratio rules, record digests) and the batch's `profile`.
+    duplicate_ratio rules, record digests) and the batch's `profile`. The keys are kept in
+    `KeyBook`s: at most `keys_in_memory` of them (all books together) as Python objects, the
+    others on disk; `prefetch(records)` before validating a chunk reads those it needs at once.
     """
 
-    def __init__(self, fields: Iterable[Any], rules: Iterable[Any] = (), *, extra_fields: str = "warn"):
+    def __init__(
+        self,
+        fields: Iterable[Any],
+        rules: Iterable[Any] = (),
+        *,
+        extra_fields: str = "warn",
+        keys_in_memory: int | None = None,
+    ):
         if extra_fields not in EXTRA_FIELDS_MODES:
             raise ValueError(f"extra_fields must be one of {', '.join(EXTRA_FIELDS_MODES)}, not {extra_fields!r}")
         self.fields: tuple[FieldSpec, ...] = tuple(FieldSpec.of(f) for f in fields)
@@ -948,11 +958,15 @@ class RecordValidator:
         self._plan = tuple(
             (i, spec.name, self._compile_field(spec), self._compile_null(spec)) for i, spec in enumerate(self.fields)
         )
+        self._needs_digest = any(p.key is None and p.rule.kind in (UNIQUE, DUPLICATE_RATIO) for p in parsed)
         trackers = self._compile_trackers()
         self._trackers = tuple(t for t in trackers if t[0] is not None)
         self._whole_record = tuple(t[3] for t in trackers if t[0] is None)
-        self._needs_digest = any(p.key is None and p.rule.kind in (UNIQUE, DUPLICATE_RATIO) for p in parsed)
-        self._digests: dict[Any, int] = {}
+        self._digests = KeyBook()
+        budget = KEYS_IN_MEMORY if keys_in_memory is None else keys_in_memory
+        books = [self._digests, *(t[4] for t in self._trackers)]
+        for book in books:  # the budget shared evenly; the digests' book is used only when a rule needs it
+            book.limit = max(1, budget // max(1, len(books) - (not self._needs_digest)))
         self.profile = self._new_profile()
 
     def __repr__(self) -> str:
@@ -966,10 +980,21 @@ class RecordValidator:
         """Start a new batch: forget the keys seen; return the finished batch's profile."""
         finished = self.profile
         self.profile = self._new_profile()
-        self._digests = {}
+        self._digests.clear()
         for tracker in self._trackers:
             tracker[4].clear()
         return finished
+
+    def prefetch(self, records: Iterable[dict[str, Any]], digests: Iterable[Any] = ()) -> None:
+        """Before validating these records (a chunk's, with their digests when they are given to `validate`):
+        read at once those of their keys that the batch keeps on disk (see KeyBook). Optional: without it,
+        each such key is read when its record is validated."""
+        records = list(records)
+        for names, single, freeze, _, seen, _ in self._trackers:
+            if seen.spilled:
+                seen.prefetch(_keys_of(records, names, single, freeze))
+        if self._digests.spilled:
+            self._digests.prefetch(digests if digests else (_freeze(r) for r in records))
 
     def batch_violations(self, *, now: datetime, tz: tzinfo = UTC) -> list[Violation]:
         """The current batch's batch-level violations (see batch_violations)."""
@@ -1148,7 +1173,7 @@ class RecordValidator:
         def track(names: tuple[str, ...] | None, report: Report, always: bool) -> None:
             freeze = names is not None and any(types[n] in (OBJECT, ARRAY) for n in names)
             single = names[0] if names is not None and len(names) == 1 else None
-            trackers.append((names, single, freeze, report, {}, always))
+            trackers.append((names, single, freeze, report, KeyBook(), always))
 
         for spec in self.fields:
             if spec.unique:
@@ -1276,6 +1301,15 @@ class RecordValidator:
                         str(name), "unknown_field", f"{name}: not a field of the contract", _show(value), severity
                     )
                 )
+
+
+def _keys_of(records: list[dict[str, Any]], names: tuple[str, ...], single: str | None, freeze: bool) -> list[Any]:
+    """The keys that `validate` looks up for these records (see its tracker loop)."""
+    if single is not None:
+        keys = [key for r in records if (key := r.get(single)) is not None]
+    else:
+        keys = [key for r in records if None not in (key := tuple([r.get(n) for n in names]))]
+    return [_freeze(key) for key in keys] if freeze else keys
 
 
 def _note_time(newest: dict[str, Any], name: str, t: Any, aware: bool) -> None:

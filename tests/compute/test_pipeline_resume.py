@@ -171,6 +171,23 @@ def test_an_uninterrupted_run_gives_the_same_result(received):
     assert PipelineRun.objects.get(batch=received).status == "completed"
 
 
+@pytest.mark.parametrize("killed", [False, True])
+def test_repeats_are_found_among_the_keys_kept_on_disk(received, monkeypatch, settings, killed):
+    """With two keys in memory the validator's books spill every few records: position 28 still repeats the
+    primary key of position 3, two chunks earlier, also when the resumed run replays the committed chunks."""
+    from apps.compute.keybook import KeyBook
+
+    settings.AURUM_INGEST_KEYS_IN_MEMORY = 2
+    if killed:
+        kill_mid_way(monkeypatch, received)
+    spills = kill_on_call(monkeypatch, KeyBook, "_spill", 0)  # counts, never kills (calls start at 1)
+    batch_process(received.pk)
+    assert_processed_exactly_once(received)
+    assert spills[0] > 5
+    message = Rejection.objects.get(batch=received, position=28).message
+    assert message == "store_id: duplicate primary key 'S003': first seen at record 3"
+
+
 @pytest.mark.parametrize("final", ["completed", "refused", "failed"])
 def test_processing_a_finished_batch_again_changes_nothing(received, final):
     batch_process(received.pk)
