@@ -3,8 +3,8 @@
 The validator rejects a record whose primary key (or unique value, or whole-record digest) an earlier record
 of the batch had, so it must remember every key the batch accepted: ~200 bytes each as Python objects, which
 would make a batch's memory grow with its size (580 MB for 2,000,000 records). A `KeyBook` keeps up to
-`limit` keys in a dict; when it is full they move to a private temporary SQLite database, which the operating
-system deletes when the book is closed or the process ends, and which uses a bounded page cache.
+`limit` keys in a dict; when it is full they move to a private temporary SQLite database with a bounded page
+cache, whose file SQLite unlinks as soon as it opens it: it goes when the book is cleared or the process ends.
 
 The spilled keys are found again by their Python hash and compared as the dict would (`==` on the unpickled
 key): two equal keys of different types (1 and 1.0) are one key, as in memory. Reading them one key at a time
@@ -87,8 +87,6 @@ class KeyBook:
         if self._db is not None:
             self._db.close()
             self._db = None
-
-    close = clear
 
     # -- the database --
     def _spill(self) -> None:
