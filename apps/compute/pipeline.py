@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import hashlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -409,7 +410,7 @@ def _prepare_chunk(plan: Plan, chunk: list[Any], writer: ChunkWriter) -> ChunkWr
         for v in violations:
             severity = getattr(v, "severity", "error")
             errors = errors or severity == "error"
-            rejection_rows.append((tenant_id, batch_id, raw_id, position, record.line, v.field, v.rule,
+            rejection_rows.append((tenant_id, batch_id, raw_id, position, record.line, v.field[:200], v.rule,
                                    severity, v.message, str(getattr(v, "value", ""))[:1000]))  # fmt: skip
         if errors:
             rejected += 1
@@ -504,13 +505,30 @@ def _repeats_within(batch: IngestionBatch) -> int:
 
 
 def _unique_values(plan: Plan, validated: list[Any]) -> list[tuple[int, list[tuple[str, str]]]]:
-    """Per record of the chunk (position, [(unique field, value hash)]): hashed once, for both uses below."""
+    """Per record of the chunk (position, [(unique key, value hash)]): hashed once, for both uses below. A key is
+    a unique field (its name), or a compound unique rule's fields ("a, b", the label of its messages), whose
+    value counts only when none of its parts is null, as within the batch."""
     fields = list(getattr(plan.validator, "unique_fields", ()))
-    if not fields:
+    compound = [(_stored_label(", ".join(names)), names) for names in getattr(plan.validator, "unique_keys", ())]
+    if not fields and not compound:
         return []
-    return [(record.position, [(name, record_hash({"v": normalized[name]})) for name in fields
-                               if normalized.get(name) is not None])
-            for record, normalized, *_ in validated]  # fmt: skip
+    values = []
+    for record, normalized, *_ in validated:
+        found = [(name, record_hash({"v": normalized[name]})) for name in fields if normalized.get(name) is not None]
+        for label, names in compound:
+            parts = [normalized.get(name) for name in names]
+            if None not in parts:
+                found.append((label, record_hash({"v": parts})))
+        values.append((record.position, found))
+    return values
+
+
+def _stored_label(label: str, width: int = 200) -> str:
+    """A compound key's label as storage keeps it (UniqueValue.field, Rejection.field: 200 characters): a longer
+    one ends in its MD5, so that two long labels with the same start stay two keys."""
+    if len(label) <= width:
+        return label
+    return f"{label[: width - 33]}#{hashlib.md5(label.encode(), usedforsecurity=False).hexdigest()}"
 
 
 def _unique_clashes(plan: Plan, unique_values: list[tuple[int, list[tuple[str, str]]]]) -> dict[int, list[Any]]:
@@ -566,7 +584,7 @@ def _decide_and_merge(plan: Plan, merger: Merger) -> IngestionBatch:
     )
     plan.assertions = _assertions(batch_level, decision, gate, pass_rate)
     rejections = [
-        (batch.tenant_id, batch.pk, None, None, None, v.field, v.rule, v.severity, v.message, str(v.value)[:1000])
+        (batch.tenant_id, batch.pk, None, None, None, v.field[:200], v.rule, v.severity, v.message, str(v.value)[:1000])
         for v in batch_level
     ] + [
         (batch.tenant_id, batch.pk, None, None, None, "", "quality_gate", "error", r.message, f"{pass_rate:.2f}")

@@ -343,6 +343,53 @@ class TestUniqueAcrossBatches:
         assert list(Rejection.objects.filter(batch=again).values_list("position", "rule", "message")) == []
         assert (again.status, again.accepted, again.gdps_created) == ("completed", 2, 4)
 
+    def test_a_compound_unique_key_accepted_in_one_batch_is_rejected_in_the_next(self, client, tenant_a, people):
+        """A unique rule over two fields (ODCS arguments.properties): the pair is the key, across batches too; a
+        record with a null part has no key, as within a batch."""
+        till = {"name": "till", "logical_type": "string", "role": "attribute"}
+        receipt_no = {**RECEIPT, "unique": False}
+        rule = {"kind": "unique", "severity": "error", "params": {"properties": ["till", "receipt_no"]}}
+        contract = activate_contract(tenant_a, people, key="pairs", fields=[*FIELDS, till, receipt_no], rules=[rule])
+        source = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="tills",
+                                       name="Tills")  # fmt: skip
+        first = post(client, source, [{**receipt(ROWS[0], "R1"), "till": "T1"}, receipt(ROWS[1], "R1")])
+        assert (first["accepted"], first["rejected"]) == (2, 0)
+        second = post(client, source, [{**receipt(ROWS[1], "R1"), "till": "T1"},  # the pair again: rejected
+                                       {**receipt(ROWS[2], "R1"), "till": "T2"},  # another pair
+                                       {**receipt(ROWS[0], "R1")}])  # no till: no key  # fmt: skip
+        rejections = list(Rejection.objects.filter(batch_id=second["id"]).values_list(
+            "position", "field", "rule", "message"))  # fmt: skip
+        assert rejections == [(0, "till, receipt_no", "unique",
+                               "till, receipt_no was already delivered in an earlier batch.")]  # fmt: skip
+        assert (second["accepted"], second["rejected"]) == (2, 1)
+        assert set(UniqueValue.objects.filter(contract=contract).values_list("field", flat=True)) == {
+            "till, receipt_no"}  # fmt: skip
+        assert UniqueValue.objects.filter(contract=contract).count() == 2  # (T1, R1) and (T2, R1)
+
+    def test_a_repeat_of_a_compound_key_with_a_long_label_is_a_rejection(self, client, tenant_a, people):
+        """Its label (the fields' names) is longer than the rejection's field column: cut, not a failed batch."""
+        names = ["till_" + "x" * 120, "receipt_" + "y" * 120]
+        fields = [*FIELDS, *({"name": name, "logical_type": "string", "role": "attribute"} for name in names)]
+        rule = {"kind": "unique", "severity": "error", "params": {"properties": names}}
+        contract = activate_contract(tenant_a, people, key="long-pairs", fields=fields, rules=[rule])
+        source = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="tills",
+                                       name="Tills")  # fmt: skip
+        pair = dict.fromkeys(names, "1")
+        batch = post(client, source, [{**ROWS[0], **pair}, {**ROWS[1], **pair}])
+        assert (batch["status"], batch["accepted"], batch["rejected"]) == ("completed_with_rejections", 1, 1)
+        [field] = Rejection.objects.filter(batch_id=batch["id"]).values_list("field", flat=True)
+        assert field == ", ".join(names)[:200]
+        again = post(client, source, [{**ROWS[2], **pair}])  # and across batches, by its stored label
+        assert (again["accepted"], again["rejected"]) == (0, 1)
+
+    def test_a_long_compound_label_is_stored_within_the_column_and_stays_distinct(self):
+        from apps.compute.pipeline import _stored_label
+
+        one, other = _stored_label("a" * 190 + ", b" * 10), _stored_label("a" * 190 + ", c" * 10)
+        assert len(one) == len(other) == 200
+        assert one != other and one.startswith("a" * 167 + "#")
+        assert _stored_label("till, receipt_no") == "till, receipt_no"
+
     def test_a_repeat_within_a_batch_is_one_rejection_whatever_the_chunks(self, client, unique_source, settings):
         """The second R1 is a within-batch repeat, reported once, never as 'an earlier batch'."""
         settings.AURUM_INGEST_CHUNK_SIZE = 1
