@@ -26,8 +26,9 @@ Record level (`RecordValidator.validate`): for each contract field, in contract 
   Both are errors that name the position of the first record (0-based, counted since the
   validator was built or last `reset()`). Only records without errors register their keys,
   so a rejected record never makes a later valid one a duplicate. The state is the keys
-  themselves (dict key → first position): memory grows with the distinct keys of the
-  batch, never with the records, and there are no false positives as with hashes. Across
+  themselves (key → first position, compared as a dict compares: no false positives as
+  with hashes), in key books (compute/keybook.py) that keep `keys_in_memory` of them in
+  memory and the rest in a temporary file, so memory does not grow with the batch. Across
   batches is the pipeline's job: `unique_fields`, `unique_keys` and `primary_key` say what
   to check in the database. A record that the caller rejects for a reason of its own (a
   normalization problem, a value accepted in an earlier batch) is validated with
