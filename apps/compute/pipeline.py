@@ -62,7 +62,7 @@ from apps.storage import bulk
 from apps.storage.choices import FINAL_BATCH_STATUSES
 from apps.storage.choices import BatchStatusChoices as Status
 from apps.storage.merge import MergeResult, summarize_new_versions
-from apps.storage.models import IngestionBatch, RawRecord, Rejection, UniqueValue
+from apps.storage.models import ENTITY_KEY_LENGTH, VALUE_MAX, IngestionBatch, RawRecord, Rejection, UniqueValue
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +254,7 @@ def _plan(batch: IngestionBatch) -> Plan:
     # contract says, rather than failing the batch when its GDPs are written.
     field_specs = [dataclasses.replace(spec, required=True) if spec.role == FieldRoleChoices.TIME else spec
                    for spec in field_specs]  # fmt: skip
+    field_specs = _within_gdp_columns(field_specs, shape)
     validator = compile_validator(field_specs, rule_specs, keys_in_memory=settings.AURUM_INGEST_KEYS_IN_MEMORY)
     return Plan(
         batch=batch,
@@ -267,6 +268,27 @@ def _plan(batch: IngestionBatch) -> Plan:
         needs_digest=getattr(validator, "_needs_digest", True),
         distinct_keys=shape.keys_follow(validator.primary_key, {spec.name: spec.logical_type for spec in field_specs}),
     )
+
+
+def _within_gdp_columns(field_specs: list[Any], shape: Shape) -> list[Any]:
+    """The field specs with the bounds of the GDP columns their values go to, where tighter than the contract's:
+    a measure within numeric(30, 10), an entity key (its string fields joined by "|") within 500 characters. A
+    value beyond them is the record's fault (a `minimum`/`maximum`/`max_length` rejection); unchecked, it made
+    the batch's COPY fail."""
+    measures = {name for name, _ in shape.measures}
+    entity = set(shape.entity_keys)
+    longest = (ENTITY_KEY_LENGTH - (len(entity) - 1)) // max(1, len(entity))  # each part, with the separators
+
+    def bounded(spec: Any) -> Any:
+        if spec.name in measures:
+            low = -VALUE_MAX if spec.minimum is None else max(spec.minimum, -VALUE_MAX)
+            high = VALUE_MAX if spec.maximum is None else min(spec.maximum, VALUE_MAX)
+            return dataclasses.replace(spec, minimum=low, maximum=high)
+        if spec.name in entity:
+            return dataclasses.replace(spec, max_length=min(spec.max_length or longest, longest))
+        return spec
+
+    return [bounded(spec) for spec in field_specs]
 
 
 def _records(plan: Plan) -> Iterator[Any]:

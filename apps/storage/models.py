@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -232,6 +233,13 @@ except ImportError:  # an interpreter built without it
 
 
 # What identifies a GDP key; key_hash is made of the others.
+# What a GDP row holds (the columns' sizes): the pipeline rejects a record whose value would not fit, rather than
+# have the batch's COPY fail on it.
+VALUE_DIGITS, VALUE_DECIMALS = 30, 10
+# Written out: arithmetic would round it to the default context's 28 digits. Extra decimals are rounded away.
+VALUE_MAX = Decimal(f"{'9' * (VALUE_DIGITS - VALUE_DECIMALS)}.{'9' * VALUE_DECIMALS}")
+ENTITY_KEY_LENGTH = 500
+
 KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at", "key_hash")
 
 
@@ -287,13 +295,13 @@ class GoldenDataPoint(models.Model):
         "host.ContractVersion", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
     measure = models.CharField(max_length=200)
-    entity_key = models.CharField(max_length=500)
+    entity_key = models.CharField(max_length=ENTITY_KEY_LENGTH)
     dimensions = models.JSONField(default=dict)
     dimensions_key = models.CharField(max_length=64, help_text="SHA-256 of the canonical dimensions.")
     observed_at = models.DateTimeField()
     # key_hash(tenant, contract, measure, dimensions_key, observed_at, entity_key): set by the merge, or by save().
     key_hash = models.UUIDField(editable=False)
-    value = models.DecimalField(max_digits=30, decimal_places=10, null=True)
+    value = models.DecimalField(max_digits=VALUE_DIGITS, decimal_places=VALUE_DECIMALS, null=True)
     unit = models.CharField(max_length=50, blank=True)
     quality_flags = models.JSONField(default=list, blank=True)
     source = models.ForeignKey(

@@ -432,3 +432,48 @@ def test_on_postgresql_the_database_itself_refuses_to_change_raw_records(client,
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(statement)
     assert RawRecord.objects.count() == 2
+
+
+class TestStorageLimits:
+    """Values a Golden Data Point cannot hold are the record's fault: a rejection, never a failed batch."""
+
+    @pytest.mark.parametrize("revenue", ["1" + "0" * 20, "-1" + "0" * 20, "1e25"])
+    def test_a_measure_too_large_for_a_gdp_is_rejected(self, client, source, revenue):
+        rows = [ROWS[0], {**ROWS[1], "revenue": revenue}]
+        response = post(client, source, json.dumps(rows))
+        assert response.status_code == 201, response.json()
+        batch = response.json()
+        assert (batch["status"], batch["accepted"], batch["rejected"]) == ("completed_with_rejections", 1, 1)
+        [rejection] = Rejection.objects.filter(batch_id=batch["id"])
+        assert (rejection.position, rejection.field, rejection.severity) == (1, "revenue", "error")
+        assert GoldenDataPoint.objects.filter(entity_key="S001").count() == 2
+
+    @pytest.mark.postgres  # SQLite keeps decimals as floating point: 20 digits and 2 decimals do not survive
+    def test_the_largest_measure_a_gdp_holds_is_accepted(self, client, source):
+        rows = [{**ROWS[0], "revenue": "9" * 20 + ".25"}]
+        response = post(client, source, json.dumps(rows))
+        assert response.status_code == 201, response.json()
+        assert response.json()["accepted"] == 1
+        assert current().value == Decimal("9" * 20 + ".25")
+
+    @pytest.mark.parametrize(("entity", "longest"), [(["customer"], 500), (["customer", "site"], 249)])
+    def test_an_entity_key_too_long_for_a_gdp_is_rejected(self, client, tenant_a, people, entity, longest):
+        fields = [
+            {"name": "sale_date", "logical_type": "date", "required": True, "role": "time"},
+            *({"name": name, "logical_type": "string", "required": True, "role": "entity_key"} for name in entity),
+            {"name": "revenue", "logical_type": "number", "required": True, "role": "measure", "unit": "EUR"},
+        ]
+        contract = activate_contract(tenant_a, people, key="free-keys", fields=fields,
+                                     steps=[{"kind": "cast", "field": "sale_date", "params": {"to": "date"}}])  # fmt: skip
+        source = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="crm",
+                                       name="CRM")  # fmt: skip
+        row = {"sale_date": "2026-11-01", "revenue": 5, **dict.fromkeys(entity, "c" * longest)}
+        rows = [row, {**row, entity[0]: "c" * (longest + 1)}]
+        response = post(client, source, json.dumps(rows))
+        assert response.status_code == 201, response.json()
+        batch = response.json()
+        assert (batch["accepted"], batch["rejected"]) == (1, 1)
+        [rejection] = Rejection.objects.filter(batch_id=batch["id"])
+        assert (rejection.position, rejection.field, rejection.rule) == (1, entity[0], "max_length")
+        [gdp] = GoldenDataPoint.objects.filter(contract=contract)
+        assert len(gdp.entity_key) == len(entity) * longest + len(entity) - 1
