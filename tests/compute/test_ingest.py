@@ -477,3 +477,13 @@ class TestStorageLimits:
         assert (rejection.position, rejection.field, rejection.rule) == (1, entity[0], "max_length")
         [gdp] = GoldenDataPoint.objects.filter(contract=contract)
         assert len(gdp.entity_key) == len(entity) * longest + len(entity) - 1
+
+    @pytest.mark.parametrize("value", ["NaN", "1e400", '"a\\u0000b"', '"\\ud800"'])
+    def test_a_value_the_raw_layer_cannot_hold_is_a_malformed_payload(self, client, source, value):
+        body = ndjson(ROWS) + '{"sale_date": "2026-11-01", "store_id": "S003", "region": "north", "revenue": %s}\n'
+        response = post(client, source, body % value, "application/x-ndjson")
+        assert response.status_code == 400, response.json()
+        problem = response.json()
+        assert (problem["type"], problem["line"], problem["position"]) == ("urn:aurum:problem:malformed-payload", 3, 2)
+        assert problem["detail"].startswith("line 3: record 2: ")
+        assert not RawRecord.objects.exists() and not GoldenDataPoint.objects.exists()

@@ -556,8 +556,7 @@ AWKWARD_LINES = [
     '{"a": 1.5, "b": 1e16, "c": 1e-07}',  # floats: orjson would write other exponents
     '{"big": 123456789012345678901234567890}',  # orjson would read a float
     '{"nested": {"x": [1, 2.0, null]}, "s": "t"}',
-    '{"n": NaN, "i": -Infinity}',  # json's extensions, which orjson refuses
-    '{"s": "\\ud800 lone surrogate"}',
+    '{"pair": "\\ud83d\\ude00", "e": "\\u00e9"}',  # a surrogate pair is one character: storable
     '{"dup": 1, "dup": 2}',
     '{"u": "\\u00e9t\\u00e9 \\u2028", "e": "", "z": null, "t": true, "i": -9223372036854775808}',
     '   {"padded": "x"}   \r',
@@ -598,10 +597,10 @@ def test_the_canonical_json_of_a_record_is_json_s_whichever_encoder_writes_it(li
         b'{"a": 1}\n{"a": 2}\n',
         b'{"a": 1}\r\n\r\n  \t\n{"a": "x"}',  # CRLF, blank lines, no final line end
         b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n',  # a BOM: counted by the full parse
-        b'{"a": NaN}\n{"a": 1.5e3}\n{"b": {"c": [1, 2]}}\n',  # json reads NaN, orjson does not
+        b'{"a": 1.5e3}\n{"b": {"c": [1, 2]}}\n',  # not plain: json reads them again
         b'{"a": 123456789012345678901234567890}\n',  # beyond 64 bits
     ],
-    ids=["plain", "blank-lines", "bom", "nan", "big-int"],
+    ids=["plain", "blank-lines", "bom", "floats", "big-int"],
 )
 def test_the_count_is_the_number_of_records_the_parse_yields(payload):
     assert count_records(io.BytesIO(payload), "ndjson") == sum(1 for _ in iter_records(io.BytesIO(payload), "ndjson"))
@@ -628,3 +627,41 @@ def test_a_malformed_payload_is_refused_by_the_count_as_by_the_parse(payload):
 def test_other_formats_are_counted_by_their_parse():
     payload = b"a,b\n1,2\n\n3,4\n"
     assert count_records(io.BytesIO(payload), "csv") == 2
+
+
+# --- values no raw record can hold ------------------------------------------------------------------------------
+# PostgreSQL's jsonb keeps the raw records: it refuses NaN and Infinity (which Python's json reads, JSON has not),
+# numbers beyond a double that json reads as infinity, and U+0000 in any string. Such a payload is malformed, found
+# by the syntax pass (count_records) before anything is written, with its line.
+
+UNSTORABLE = [
+    ('{"id": 1, "v": NaN}', "NaN is not a JSON number"),
+    ('{"id": 1, "v": -Infinity}', "-Infinity is not a JSON number"),
+    ('{"id": 1, "v": 1e400}', "the number 1e400 is out of range"),
+    ('{"id": 1, "v": "a\\u0000b"}', "U+0000 (NUL)"),
+    ('{"id": 1, "a\\u0000": "b"}', "U+0000 (NUL)"),
+    ('{"id": 1, "v": {"deep": ["x", "\\u0000"]}}', "U+0000 (NUL)"),
+    ('{"id": 1, "v": "\\ud800 lone"}', "a lone surrogate"),
+    ('{"id": 1, "v": "\\uDFFF"}', "a lone surrogate"),
+]
+
+
+@pytest.mark.parametrize(("record", "reason"), UNSTORABLE)
+@pytest.mark.parametrize("fmt", ["json", "ndjson"])
+def test_a_value_no_raw_record_can_hold_makes_the_payload_malformed(fmt, record, reason):
+    good = '{"id": 0, "v": "\\\\u0000 is text here", "w": 1.5}'  # an escaped backslash: no NUL; a float
+    body = f"[\n{good},\n{record}\n]" if fmt == "json" else f"{good}\n{record}\n"
+    read, error = failure(body, fmt)
+    assert [r.payload["id"] for r in read] == [0]
+    assert read[0].payload["v"] == "\\u0000 is text here"
+    assert (error.line, error.position) == (3 if fmt == "json" else 2, 1)
+    assert reason in error.reason and error.reason.startswith("record 1: ")
+    with pytest.raises(MalformedPayload) as counted:
+        count_records(io.BytesIO(body.encode()), fmt)
+    assert counted.value.reason == error.reason
+
+
+def test_a_nul_in_a_csv_payload_makes_it_malformed():
+    read, error = failure("id,v\n1,a\n2,b\x00c\n", "csv")
+    assert read == []  # found in the text before the rows are read: nothing of the payload is read
+    assert error.line == 3 and "U+0000 (NUL)" in error.reason

@@ -233,7 +233,7 @@ def _count_plain_ndjson(stream: typing.BinaryIO) -> int | None:
             if not line.strip(b" \t\r\n"):
                 continue  # a blank line (JSON's whitespace only), as iter_records skips it
             return None
-        if type(value) is not dict:
+        if type(value) is not dict or (b"\\u" in line and _SUSPECT_BYTES.search(line)):  # the full parse checks it
             return None
         count += 1
     return count
@@ -297,6 +297,54 @@ def _not_an_object(value: Any, position: int, line: int) -> MalformedPayload:
     return MalformedPayload(f"record {position} is {kind}, not an object", line=line, position=position)
 
 
+class _Unstorable(ValueError):
+    """A value JSON allows (or Python's json reads) that no raw record can hold."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _Unstorable(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INF, -_INF):
+        raise _Unstorable(f"the number {text[:40]} is out of range (a double's)")
+    return value
+
+
+_INF = float("inf")
+# The escapes that can make a string unstorable (NUL, a surrogate): a record with one is checked value by value.
+_SUSPECT = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_SUSPECT_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# Python's json reads NaN and Infinity (not JSON), and 1e400 as infinity; PostgreSQL's jsonb, which keeps the raw
+# records, refuses those and "\u0000" (NUL) in any string, and a lone surrogate ("\ud800") is no text at all. A
+# record with one would fail the chunk that writes it, after earlier chunks were committed: the payload is malformed
+# instead, found by the syntax pass before any write.
+_strict_decode = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float).raw_decode
+
+
+def _check_storable(value: Any) -> None:
+    """Raise _Unstorable for a non-finite float, or a string with NUL or a lone surrogate, anywhere in the value
+    (keys included)."""
+    if type(value) is str:
+        if "\x00" in value:
+            raise _Unstorable("a string holds the character U+0000 (NUL), which PostgreSQL cannot store")
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise _Unstorable("a string holds a lone surrogate (\\ud800-\\udfff), which is not Unicode text") from None
+    elif type(value) is float:
+        if value != value or value in (_INF, -_INF):
+            raise _Unstorable(f"the number {value} is out of range")
+    elif type(value) is dict:
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+    elif type(value) is list:
+        for item in value:
+            _check_storable(item)
+
+
 class _JsonBuffer:
     """A sliding window over the decoded text that knows the line and column of any index in it."""
 
@@ -354,7 +402,7 @@ class _JsonBuffer:
 def _iter_json_array(texts: Iterator[str]) -> Iterator[ParsedRecord]:
     """Split one top-level JSON array into its elements, each of which must be an object."""
     window = _JsonBuffer(texts)
-    raw_decode = json.JSONDecoder().raw_decode
+    raw_decode = _strict_decode
     skip_ws = _JSON_WS.match
     JSONDecodeError = json.JSONDecodeError
     position = 0
@@ -390,11 +438,15 @@ def _iter_json_array(texts: Iterator[str]) -> Iterator[ParsedRecord]:
             break
         try:
             value, end = raw_decode(buf, p)
+            if _SUSPECT.search(buf, p, end):
+                _check_storable(value)
         except JSONDecodeError as exc:
             if not window.eof and (exc.pos >= n - _TRUNCATION_MARGIN or exc.msg.startswith("Unterminated string")):
                 pos = window.refill(p, want=max(n - p, 1))  # the element may just be cut: read (geometrically) more
                 continue
             raise window.error(exc.msg, exc.pos) from None
+        except _Unstorable as exc:
+            raise window.error(f"record {position}: {exc}", p, position) from None
         line = window.advance(p)
         if type(value) is not dict:
             raise _not_an_object(value, position, line)
@@ -460,7 +512,7 @@ def _lines(texts: Iterable[str]) -> Iterator[str]:
 
 def _iter_ndjson(texts: Iterator[str]) -> Iterator[ParsedRecord]:
     """One JSON object per line; blank lines are skipped (and counted)."""
-    raw_decode = json.JSONDecoder().raw_decode
+    raw_decode, strict_decode = json.JSONDecoder().raw_decode, _strict_decode
     skip_ws = _JSON_WS.match
     JSONDecodeError = json.JSONDecodeError
     position = 0
@@ -491,20 +543,28 @@ def _iter_ndjson(texts: Iterator[str]) -> Iterator[ParsedRecord]:
                 value = fast_loads(line)
             except ValueError:
                 value = None
-            if type(value) is dict and plain(value):
+            suspect = "\\u" in line and _SUSPECT.search(line)
+            if type(value) is dict and plain(value) and not suspect:
                 yield ParsedRecord(position, number, value, True)
                 position += 1
                 continue
+            # orjson refuses NaN, Infinity and numbers beyond a double, which json reads: then, only then, strictly.
+            decode = raw_decode if value is not None else strict_decode
             try:
-                value, end = raw_decode(line)
-            except JSONDecodeError:
-                start = skip_ws(line).end()
-                if start == len(line):
-                    continue  # a blank line
                 try:
-                    value, end = raw_decode(line, start)
-                except JSONDecodeError as exc:
-                    raise MalformedPayload(exc.msg, line=number, column=exc.pos + 1, position=position) from None
+                    value, end = decode(line)
+                except JSONDecodeError:
+                    start = skip_ws(line).end()
+                    if start == len(line):
+                        continue  # a blank line
+                    try:
+                        value, end = decode(line, start)
+                    except JSONDecodeError as exc:
+                        raise MalformedPayload(exc.msg, line=number, column=exc.pos + 1, position=position) from None
+                if suspect:
+                    _check_storable(value)
+            except _Unstorable as exc:
+                raise MalformedPayload(f"record {position}: {exc}", line=number, position=position) from None
             if end != len(line):
                 extra = skip_ws(line, end).end()
                 if extra != len(line):
@@ -518,7 +578,7 @@ def _iter_ndjson(texts: Iterator[str]) -> Iterator[ParsedRecord]:
 
 def _iter_csv(texts: Iterator[str], delimiter: str) -> Iterator[ParsedRecord]:
     """A header row, then one record per row: column name → the value exactly as written."""
-    reader = csv.reader(_lines(texts), delimiter=delimiter, strict=True)
+    reader = csv.reader(_lines(_without_nul(texts)), delimiter=delimiter, strict=True)
     start = 1  # line where the current record starts
     try:
         for header in reader:
@@ -550,6 +610,19 @@ def _iter_csv(texts: Iterator[str], delimiter: str) -> Iterator[ParsedRecord]:
         if reason == "unexpected end of data" and start <= reader.line_num:
             reason = f"unexpected end of data: a quoted field of the record starting on line {start} is never closed"
         raise MalformedPayload(reason, line=max(reader.line_num, 1)) from None
+
+
+def _without_nul(texts: Iterable[str]) -> Iterator[str]:
+    """The texts, unless one holds U+0000 (NUL), which the csv module reads and PostgreSQL cannot store."""
+    lines = 0
+    for text in texts:
+        at = text.find("\x00")
+        if at >= 0:
+            raise MalformedPayload(
+                "the character U+0000 (NUL), which PostgreSQL cannot store", line=lines + text.count("\n", 0, at) + 1
+            )
+        lines += text.count("\n")
+        yield text
 
 
 def _check_header(header: list[str], line: int) -> None:
