@@ -12,9 +12,9 @@ by the chunk size plus the largest single record, whatever the payload's size:
 Bytes are decoded incrementally (a leading byte order mark is skipped). Anything that is not a
 well-formed payload of objects raises `MalformedPayload` (400) carrying the 1-based `line`, the
 `column` when known and the record `position` when known, e.g. "line 3, column 14: Expecting ','
-delimiter". So is a value the raw layer cannot hold though Python's json reads it: NaN, Infinity, a number
-beyond a double, U+0000 or a lone surrogate in a string. Records before the problem have been yielded by then: the caller decides whether a
-batch is all-or-nothing. Record numbers in messages are the 0-based `position`.
+delimiter". So is a value the raw layer cannot hold though Python's json reads it: NaN, Infinity, a
+number beyond a double, U+0000 or a lone surrogate in a string. Records before the problem have been
+yielded by then: the caller decides whether a batch is all-or-nothing. Record numbers in messages are the 0-based `position`.
 
 The JSON array is split with `json.JSONDecoder.raw_decode` on a sliding text buffer, NDJSON line by
 line, CSV with the `csv` module over decoded lines. An NDJSON line is read with orjson first (about 3x
