@@ -250,11 +250,7 @@ def _plan(batch: IngestionBatch) -> Plan:
     if shape.problems():
         raise PipelineError(f"Contract {version} cannot produce Golden Data Points: {'; '.join(shape.problems())}.")
     field_specs, rule_specs = specs_from_version(version)
-    # A Golden Data Point needs its observed time: a record without one is rejected (required), whatever the
-    # contract says, rather than failing the batch when its GDPs are written.
-    field_specs = [dataclasses.replace(spec, required=True) if spec.role == FieldRoleChoices.TIME else spec
-                   for spec in field_specs]  # fmt: skip
-    field_specs = _within_gdp_columns(field_specs, shape)
+    field_specs = _as_gdps_need(field_specs, shape)
     validator = compile_validator(field_specs, rule_specs, keys_in_memory=settings.AURUM_INGEST_KEYS_IN_MEMORY)
     return Plan(
         batch=batch,
@@ -270,16 +266,19 @@ def _plan(batch: IngestionBatch) -> Plan:
     )
 
 
-def _within_gdp_columns(field_specs: list[Any], shape: Shape) -> list[Any]:
-    """The field specs with the bounds of the GDP columns their values go to, where tighter than the contract's:
-    a measure within numeric(30, 10), an entity key (its string fields joined by "|") within 500 characters. A
-    value beyond them is the record's fault (a `minimum`/`maximum`/`max_length` rejection); unchecked, it made
-    the batch's COPY fail."""
+def _as_gdps_need(field_specs: list[Any], shape: Shape) -> list[Any]:
+    """The field specs with what a Golden Data Point needs, where the contract asks less: the time field is
+    required (a GDP needs its observed time), a measure lies within numeric(30, 10), an entity key (its string
+    fields joined by "|") within 500 characters (the GDP columns). A record that breaks one is rejected
+    (`required`, `minimum`/`maximum`, `max_length`); unchecked, it made the batch fail when its GDPs were
+    written."""
     measures = {name for name, _ in shape.measures}
     entity = set(shape.entity_keys)
     longest = (ENTITY_KEY_LENGTH - (len(entity) - 1)) // max(1, len(entity))  # each part, with the separators
 
     def bounded(spec: Any) -> Any:
+        if spec.role == FieldRoleChoices.TIME:
+            return dataclasses.replace(spec, required=True)
         if spec.name in measures:
             low = -VALUE_MAX if spec.minimum is None else max(spec.minimum, -VALUE_MAX)
             high = VALUE_MAX if spec.maximum is None else min(spec.maximum, VALUE_MAX)

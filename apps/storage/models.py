@@ -232,7 +232,6 @@ except ImportError:  # an interpreter built without it
     KEY_MD5 = functools.partial(hashlib.md5, usedforsecurity=False)
 
 
-# What identifies a GDP key; key_hash is made of the others.
 # What a GDP row holds (the columns' sizes): the pipeline rejects a record whose value would not fit, rather than
 # have the batch's COPY fail on it.
 VALUE_DIGITS, VALUE_DECIMALS = 30, 10
@@ -240,6 +239,7 @@ VALUE_DIGITS, VALUE_DECIMALS = 30, 10
 VALUE_MAX = Decimal(f"{'9' * (VALUE_DIGITS - VALUE_DECIMALS)}.{'9' * VALUE_DECIMALS}")
 ENTITY_KEY_LENGTH = 500
 
+# What identifies a GDP key; key_hash is made of the others.
 KEY_FIELDS = ("tenant_id", "contract_id", "measure", "entity_key", "dimensions_key", "observed_at", "key_hash")
 
 
