@@ -366,6 +366,25 @@ class TestUniqueAcrossBatches:
             "till, receipt_no"}  # fmt: skip
         assert UniqueValue.objects.filter(contract=contract).count() == 2  # (T1, R1) and (T2, R1)
 
+    def test_a_tolerant_compound_unique_rule_also_rejects_a_key_of_an_earlier_batch(self, client, tenant_a, people):
+        """As for a one-field rule: the tolerance is about repeats within the batch (warnings, counted)."""
+        till = {"name": "till", "logical_type": "string", "role": "attribute"}
+        rule = {"kind": "unique", "severity": "error", "threshold": 5, "params": {"properties": ["till", "receipt_no"],
+                "unit": "rows"}}  # fmt: skip
+        contract = activate_contract(tenant_a, people, key="loose-pairs", fields=[*FIELDS, till, {**RECEIPT,
+                                     "unique": False}], rules=[rule])  # fmt: skip
+        source = compute.source_create(actor=people["steward"], tenant=tenant_a, contract=contract, key="tills",
+                                       name="Tills")  # fmt: skip
+        first = post(
+            client, source, [{**receipt(ROWS[0], "R1"), "till": "T1"}, {**receipt(ROWS[2], "R1"), "till": "T1"}]
+        )
+        assert (first["accepted"], first["rejected"]) == (2, 0)  # tolerated within the batch: a warning
+        assert Rejection.objects.get(batch_id=first["id"]).severity == "warning"
+        again = post(client, source, [{**receipt(ROWS[1], "R1"), "till": "T1"}])
+        assert (again["accepted"], again["rejected"]) == (0, 1)
+        [rejection] = Rejection.objects.filter(batch_id=again["id"])
+        assert (rejection.field, rejection.rule, rejection.severity) == ("till, receipt_no", "unique", "error")
+
     def test_a_repeat_of_a_compound_key_with_a_long_label_is_a_rejection(self, client, tenant_a, people):
         """Its label (the fields' names) is longer than the rejection's field column: cut, not a failed batch."""
         names = ["till_" + "x" * 120, "receipt_" + "y" * 120]
