@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import DataError, OperationalError
 from django.utils import timezone
 
 from apps.compute import services as compute
@@ -95,6 +96,36 @@ class TestFormats:
         response = post(client, source, json.dumps(ROWS * 5))
         assert response.status_code == 413
         assert not IngestionBatch.objects.exists()
+
+
+class TestFailuresInTheRequest:
+    def test_a_pipeline_failure_answers_with_the_received_batch_and_a_retry_gets_it_back(self, client, source,
+                                                                                          monkeypatch):  # fmt: skip
+        def broken(plan):
+            raise DataError("numeric field overflow")
+
+        monkeypatch.setattr("apps.compute.pipeline._check_syntax", broken)
+        response = post(client, source, json.dumps(ROWS), key="delivery-1")
+        assert response.status_code == 500
+        problem = response.json()
+        assert (problem["type"], problem["detail"]) == ("urn:aurum:problem:batch-failed",
+                                                        "DataError: numeric field overflow")  # fmt: skip
+        batch = IngestionBatch.objects.get()
+        assert (problem["batch"], batch.status) == (batch.pk, "failed")
+        assert response["Location"].endswith(f"/api/v1/batches/{batch.pk}/")
+        again = post(client, source, json.dumps(ROWS), key="delivery-1")
+        assert (again.status_code, again.json()["id"], again.json()["status"]) == (200, batch.pk, "failed")
+
+    def test_a_run_interrupted_in_the_request_leaves_the_batch_resumable(self, client, source, monkeypatch):
+        def lost(plan):
+            raise OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr("apps.compute.pipeline._check_syntax", lost)
+        response = post(client, source, json.dumps(ROWS))
+        assert (response.status_code, response.json()["status"]) == (202, "processing")
+        monkeypatch.undo()
+        assert batch_process(response.json()["id"]).status == "completed"  # what the stalled-batches job does
+        assert RawRecord.objects.count() == 2
 
 
 class TestIdempotency:

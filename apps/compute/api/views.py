@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -22,6 +23,8 @@ from apps.host.models import DataContract
 from apps.kernel.api.serializers import documented_variant
 from apps.kernel.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 from apps.storage.models import IngestionBatch, Rejection
+
+logger = logging.getLogger(__name__)
 
 INGEST_MEDIA_TYPES = ("application/json", "application/x-ndjson", "text/csv")
 # What create and update really take (the views check these on top of SourceWriteSerializer).
@@ -103,9 +106,18 @@ class SourceViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
             actor=request.user, source=source, stream=request._request, content_type=request.content_type,
             idempotency_key=request.headers.get("Idempotency-Key", "")[:255],
         )  # fmt: skip
-        if created:
-            batch = services.batch_dispatch(batch)
         location = reverse("batch-detail", args=[batch.pk], request=request)
+        if created:
+            try:
+                batch = services.batch_dispatch(batch)
+            except Exception:  # the delivery is received (the batch exists): the answer says which batch, not only 500
+                logger.exception("Processing batch %s failed in the request", batch.pk)
+                batch.refresh_from_db()
+                if batch.status == "failed":
+                    return _failed_batch_response(batch, location, status_code=500)
+                # Interrupted (a lost database, a time limit): it stays resumable and the stalled-batches job resumes it.
+                return Response(IngestionBatchSerializer(batch).data, status=status.HTTP_202_ACCEPTED,
+                                headers={"Location": location})  # fmt: skip
         code = status.HTTP_200_OK if not created else (
             status.HTTP_201_CREATED if batch.finished_at else status.HTTP_202_ACCEPTED)  # fmt: skip
         if batch.status == "failed" and batch.error and created:
@@ -113,12 +125,13 @@ class SourceViewSet(mixins.UpdateModelMixin, TenantModelViewSet):
         return Response(IngestionBatchSerializer(batch).data, status=code, headers={"Location": location})
 
 
-def _failed_batch_response(batch: IngestionBatch, location: str) -> Response:
-    """A batch that failed in the request (e.g. malformed body): the problem says why, with the line."""
+def _failed_batch_response(batch: IngestionBatch, location: str, status_code: int = 400) -> Response:
+    """A batch that failed in the request: the problem says why (a malformed body: with the line; 400) and which
+    batch it is. 500 when the pipeline itself failed: a retry with the same Idempotency-Key gets the batch back."""
     from apps.kernel.api.problems import PROBLEM_CONTENT_TYPE, problem_body
 
-    body = problem_body(400, slug="batch-failed", title="Batch failed", detail=batch.error, batch=batch.pk)
-    return Response(body, status=400, headers={"Location": location}, content_type=PROBLEM_CONTENT_TYPE)
+    body = problem_body(status_code, slug="batch-failed", title="Batch failed", detail=batch.error, batch=batch.pk)
+    return Response(body, status=status_code, headers={"Location": location}, content_type=PROBLEM_CONTENT_TYPE)
 
 
 class IngestionBatchViewSet(TenantReadOnlyViewSet):
