@@ -102,7 +102,8 @@ def make_candidates(shape: Shape, tenant_id: int, contract_id: int) -> Callable[
     """A function: validated record → its GDP candidates, (entity_key, dimensions, dimensions_key, observed_at,
     [(measure, value, unit, key_hash), one per measure]). A dimension set and a time repeat a lot, so what
     they give (the dimensions as a JsonDict that carries its canonical JSON text, their key, the UTC time,
-    the key hash's text but the entity key) is made once per pair (bounded cache)."""
+    the key hash's text but the entity key) is made once per pair (bounded cache). A value is a Decimal, or an int
+    where the measure is one (written as its text and compared as a number alike: no Decimal made for it)."""
     from apps.storage.bulk import JsonDict
     from apps.storage.models import KEY_MD5, key_prefix, key_rest_head
 
@@ -147,7 +148,7 @@ def make_candidates(shape: Shape, tenant_id: int, contract_id: int) -> Callable[
             )
         rest = (head + entity_key).encode()
         return entity_key, dims, dims_key, observed_at, [
-            (measure, value if type(value := get(measure)) is Decimal else as_decimal(value), unit,
+            (measure, value if (kind := type(value := get(measure))) is Decimal or kind is int else as_decimal(value), unit,
              KEY_MD5(prefix + rest).hexdigest())
             for measure, unit, prefix in measures
         ]  # fmt: skip

@@ -178,7 +178,9 @@ def write_gdp_versions(
             pair = measure_units.get((measure, unit))
             if pair is None:
                 pair = measure_units[measure, unit] = f"{_text(measure)}\t{_text(unit)}"
-            number = "\\N" if value is None else str(value) if value.is_finite() else _numeric(value)
+            number = (
+                "\\N" if value is None else str(value) if type(value) is int or value.is_finite() else _numeric(value)
+            )
             lines.append(f"{shared}{pair}\t{number}\t{key}\t{later}\n")
     # In record order: the indexes that take every version start with the time (a unit's records are of a few
     # periods, so they land in a few places of each); sorting by key hash no longer makes their inserts cheaper.

@@ -381,3 +381,37 @@ def test_whether_the_source_has_other_raw_records_is_one_index_probe_per_batch(f
     # a correlated probe per batch (LIMIT 1 in index order), never a join that reads the raw table for all of them
     assert "SubPlan" in shown and "Join" not in shown, shown
     assert "Index Scan using storage_raw_unique_position" in shown, shown
+
+
+def test_the_chunks_commit_without_waiting_for_the_flush_and_the_merge_waits(feed, people, mode, monkeypatch):
+    """Alongside, a chunk's commit need not be on disk (a server crash loses whole chunks at the end, which a
+    resumed run redoes); the merge's commit, which makes the batch final, waits for the WAL flush as usual."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's synchronous_commit")
+    import apps.storage.bulk as bulk
+
+    seen: dict[str, set[str]] = {"chunks": set(), "merge": set()}
+
+    def synchronous_commit() -> str:
+        with connection.cursor() as cursor:  # the calling thread's connection: the writer's, or the merge's
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    real_write, real_complete = bulk.write_raw_records, merger_module.Merger._complete
+
+    def write_raw_records(rows):
+        seen["chunks"].add(synchronous_commit())
+        return real_write(rows)
+
+    def complete(self, finish):
+        def finishing(result, now):  # after the merge's COPY is ended: the connection takes a statement
+            seen["merge"].add(synchronous_commit())
+            return finish(result, now)
+
+        return real_complete(self, finishing)
+
+    monkeypatch.setattr(bulk, "write_raw_records", write_raw_records)
+    monkeypatch.setattr(merger_module.Merger, "_complete", complete)
+    batch = receive(feed, people, [sale(f"S{i}", "1") for i in range(10)])
+    assert batch_process(batch.pk).status == "completed"
+    assert seen == {"chunks": {"off" if mode else "on"}, "merge": {"on"}}
