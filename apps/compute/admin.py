@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -33,7 +32,6 @@ from apps.compute import services
 from apps.compute.choices import NormalizationKindChoices, SourceKindChoices
 from apps.compute.ingest.parsers import MalformedPayload, PayloadTooLarge
 from apps.compute.models import NormalizationRule, PipelineRun, Source
-from apps.compute.normalize import RuleError, Step, compile_steps
 from apps.host.choices import ContractStatusChoices
 from apps.host.models import ContractVersion
 from apps.kernel.admin import ReadOnlyTenantScopedAdmin, TenantScopedAdmin
@@ -474,10 +472,8 @@ class NormalizationRuleForm(forms.ModelForm):
             )
         kind, field = data.get("kind"), data.get("field")
         if kind and field and "params" in data:
-            try:
-                compile_steps([Step(kind, field, data["params"])])
-            except RuleError as exc:  # "step 1 (cast sale_date): unknown type…": the form is that one step
-                self.add_error("params", re.sub(r"^step \d+ \([^)]*\):\s*", "", str(exc)))
+            for name, message in services.normalization_rule_errors(kind, field, data["params"]).items():
+                self.add_error(name, message)
         return data
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 
@@ -37,6 +38,12 @@ class Source(TenantOwnedModel):
         return self.name
 
 
+class NormalizationRuleQuerySet(models.QuerySet):
+    def for_tenant(self, tenant: Any) -> NormalizationRuleQuerySet:
+        """The rules of the tenant's contract versions."""
+        return self.filter(contract_version__tenant=tenant)
+
+
 class NormalizationRule(models.Model):
     """One step of a contract version's normalization, applied in `position` order."""
 
@@ -48,6 +55,8 @@ class NormalizationRule(models.Model):
     field = models.CharField(max_length=200, help_text="The field the step writes (or renames from).")
     params = models.JSONField(default=dict, blank=True)
     description = models.TextField(blank=True)
+
+    objects = NormalizationRuleQuerySet.as_manager()
 
     class Meta:
         ordering = ["contract_version", "position", "id"]

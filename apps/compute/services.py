@@ -1,9 +1,10 @@
-"""Compute services: sources and the intake of batches."""
+"""Compute services: sources, the normalization rules of contract versions, and the intake of batches."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import tempfile
 import uuid
 from typing import Any, BinaryIO
@@ -17,7 +18,8 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from apps.compute.choices import SourceKindChoices
 from apps.compute.ingest.parsers import iter_records, sniff_format, spool
-from apps.compute.models import Source
+from apps.compute.models import NormalizationRule, Source
+from apps.compute.normalize import RuleError, Step, compile_steps
 from apps.host.models import ContractVersion
 from apps.kernel.audit import audit_actor
 from apps.kernel.errors import ConflictError, DomainError
@@ -104,6 +106,90 @@ def _sync_pull_schedule(source: Source) -> None:
             "enabled": True,
         },
     )
+
+
+RULE_ATTRS = ("position", "kind", "field", "params", "description")
+
+
+def normalization_rule_errors(kind: str, field: str, params: Any) -> dict[str, str]:
+    """Why one step cannot be compiled, by the attribute at fault (`kind`, `field` or `params`); empty when it can.
+    The portal's form and the API say the same."""
+    if not isinstance(params, dict):
+        return {"params": 'A JSON object, e.g. {"to": "date"}.'}
+    try:
+        compile_steps([Step(kind, field, params)])
+    except RuleError as exc:  # "step 1 (cast sale_date): unknown type…": the rule is that one step
+        message = re.sub(r"^step \d+ \([^)]*\):\s*", "", str(exc))
+        return {exc.param if exc.param in ("kind", "field") else "params": message}
+    return {}
+
+
+@transaction.atomic
+def normalization_rule_create(
+    *, actor: Any, version: ContractVersion, kind: str, field: str, **attrs: Any
+) -> NormalizationRule:
+    """A step of a draft version's normalization; without a `position`, after its last step."""
+    version = _editable_version(version)
+    _refuse_unknown_rule_attrs(attrs)
+    if attrs.get("position") is None:
+        last = version.normalization_rules.order_by("-position").values_list("position", flat=True).first()
+        attrs["position"] = 0 if last is None else last + 1
+    rule = NormalizationRule(contract_version=version, kind=kind, field=field, **attrs)
+    _check_rule(rule)
+    with audit_actor(actor):
+        rule.save()
+    return rule
+
+
+@transaction.atomic
+def normalization_rule_update(*, actor: Any, rule: NormalizationRule, **changes: Any) -> NormalizationRule:
+    """Change a step of a draft version (its version never changes)."""
+    _editable_version(rule.contract_version)
+    _refuse_unknown_rule_attrs(changes)
+    for name, value in changes.items():
+        setattr(rule, name, value)
+    _check_rule(rule)
+    with audit_actor(actor):
+        rule.save()
+    return rule
+
+
+@transaction.atomic
+def normalization_rule_delete(*, actor: Any, rule: NormalizationRule) -> None:
+    _editable_version(rule.contract_version)
+    with audit_actor(actor):
+        rule.delete()
+
+
+def _editable_version(version: ContractVersion) -> ContractVersion:
+    """The version, locked; refused (409) past draft: a proposed or active version's steps are what was approved."""
+    version = ContractVersion.objects.select_for_update().get(pk=version.pk)
+    if not version.is_editable:
+        raise ConflictError(
+            f"Version {version.version} is {version.status}: its normalization rules are frozen. Create a new draft "
+            "version of the contract to change them.",
+            slug="version-frozen",
+            current_status=version.status,
+        )
+    return version
+
+
+def _refuse_unknown_rule_attrs(attrs: dict[str, Any]) -> None:
+    unknown = sorted(set(attrs) - set(RULE_ATTRS))
+    if unknown:
+        raise ValidationError({name: "Unknown attribute." for name in unknown})
+
+
+def _check_rule(rule: NormalizationRule) -> None:
+    if rule.params is None:
+        rule.params = {}
+    errors: dict[str, Any] = normalization_rule_errors(rule.kind, rule.field, rule.params)
+    try:
+        rule.full_clean(exclude=list(errors))
+    except ValidationError as exc:
+        errors = {**exc.message_dict, **errors}
+    if errors:
+        raise ValidationError(errors)
 
 
 def batch_receive(

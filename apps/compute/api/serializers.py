@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from apps.compute.choices import SourceKindChoices
-from apps.compute.models import Source
+from apps.compute.choices import NormalizationKindChoices, SourceKindChoices
+from apps.compute.models import NormalizationRule, Source
 from apps.storage.choices import PayloadFormatChoices
 from apps.storage.models import IngestionBatch, Rejection
 
@@ -28,6 +28,29 @@ class SourceWriteSerializer(serializers.Serializer):
     pull_url = serializers.URLField(required=False, allow_blank=True)
     pull_format = serializers.ChoiceField(choices=PayloadFormatChoices.choices, required=False, allow_blank=True)
     pull_every_seconds = serializers.IntegerField(required=False, allow_null=True, min_value=60)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class NormalizationRuleSerializer(serializers.ModelSerializer):
+    contract = serializers.CharField(source="contract_version.contract.key", read_only=True)
+    version = serializers.CharField(source="contract_version.version", read_only=True)
+    version_status = serializers.CharField(source="contract_version.status", read_only=True)
+
+    class Meta:
+        model = NormalizationRule
+        fields = ("id", "contract", "contract_version", "version", "version_status", "position", "kind", "field",
+                  "params", "description")  # fmt: skip
+        read_only_fields = fields
+
+
+class NormalizationRuleWriteSerializer(serializers.Serializer):
+    contract_version = serializers.IntegerField(required=False, help_text="Id of a draft version (create only).")
+    position = serializers.IntegerField(
+        required=False, min_value=0, max_value=2147483647, help_text="Steps run in ascending position (default: last)."
+    )
+    kind = serializers.ChoiceField(choices=NormalizationKindChoices.choices, required=False)
+    field = serializers.CharField(max_length=200, required=False, help_text="The field the step writes.")
+    params = serializers.JSONField(required=False, help_text='What the kind needs, e.g. {"to": "date"}.')
     description = serializers.CharField(required=False, allow_blank=True)
 
 

@@ -14,12 +14,14 @@ from rest_framework.reverse import reverse
 from apps.compute import services
 from apps.compute.api.serializers import (
     IngestionBatchSerializer,
+    NormalizationRuleSerializer,
+    NormalizationRuleWriteSerializer,
     RejectionSerializer,
     SourceSerializer,
     SourceWriteSerializer,
 )
-from apps.compute.models import Source
-from apps.host.models import DataContract
+from apps.compute.models import NormalizationRule, Source
+from apps.host.models import ContractVersion, DataContract
 from apps.kernel.api.serializers import documented_variant
 from apps.kernel.api.viewsets import TenantModelViewSet, TenantReadOnlyViewSet
 from apps.storage.models import IngestionBatch, Rejection
@@ -32,6 +34,10 @@ SOURCE_CREATE = documented_variant(
     SourceWriteSerializer, "SourceCreateSerializer", required=("key", "name", "contract")
 )
 SOURCE_UPDATE = documented_variant(SourceWriteSerializer, "SourceUpdateSerializer", exclude=("key", "contract"))
+RULE_CREATE = documented_variant(NormalizationRuleWriteSerializer, "NormalizationRuleCreateSerializer",
+                                 required=("contract_version", "kind", "field"))  # fmt: skip
+RULE_UPDATE = documented_variant(NormalizationRuleWriteSerializer, "NormalizationRuleUpdateSerializer",
+                                 exclude=("contract_version",))  # fmt: skip
 
 
 class RawBodyParser:
@@ -132,6 +138,51 @@ def _failed_batch_response(batch: IngestionBatch, location: str, status_code: in
 
     body = problem_body(status_code, slug="batch-failed", title="Batch failed", detail=batch.error, batch=batch.pk)
     return Response(body, status=status_code, headers={"Location": location}, content_type=PROBLEM_CONTENT_TYPE)
+
+
+class NormalizationRuleViewSet(mixins.UpdateModelMixin, mixins.DestroyModelMixin, TenantModelViewSet):
+    """The normalization steps of the tenant's contract versions, in the order they run. A draft version's steps
+    are created, changed and deleted here; past draft they are frozen (409 `version-frozen`)."""
+
+    queryset = NormalizationRule.objects.select_related("contract_version__contract").order_by(
+        "contract_version__contract__key", "contract_version_id", "position", "id"
+    )
+    serializer_class = NormalizationRuleSerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    filterset_fields = ("contract_version", "contract_version__contract__key", "kind", "field")
+    extra_error_codes = (409,)
+
+    @extend_schema(request=RULE_CREATE, responses={201: NormalizationRuleSerializer})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = NormalizationRuleWriteSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        missing = {name: ["This field is required."] for name in ("contract_version", "kind", "field")
+                   if name not in data}  # fmt: skip
+        if missing:
+            raise serializers.ValidationError(missing)
+        version_id = data.pop("contract_version")
+        version = ContractVersion.objects.for_tenant(self.tenant_context.tenant).filter(pk=version_id).first()
+        if version is None:
+            raise serializers.ValidationError(
+                {"contract_version": [f"No contract version {version_id} in this tenant."]}
+            )
+        rule = services.normalization_rule_create(actor=request.user, version=version, **data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=rule.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=RULE_UPDATE, responses={200: NormalizationRuleSerializer})
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        rule = self.get_object()
+        payload = NormalizationRuleWriteSerializer(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        if "contract_version" in data:
+            raise serializers.ValidationError({"contract_version": ["A rule does not move to another version."]})
+        services.normalization_rule_update(actor=request.user, rule=rule, **data)
+        return Response(self.get_serializer(self.get_queryset().get(pk=rule.pk)).data)
+
+    def perform_destroy(self, instance: NormalizationRule) -> None:
+        services.normalization_rule_delete(actor=self.request.user, rule=instance)
 
 
 class IngestionBatchViewSet(TenantReadOnlyViewSet):
