@@ -43,7 +43,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, OperationalError, connection, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import F, OuterRef, Subquery
 from django.utils import timezone
 
 from apps.compute import lineage
@@ -315,7 +315,7 @@ def _ingest_chunks(plan: Plan, writer: ChunkWriter) -> None:
                 # already committed: rebuild the in-memory state and the values
                 writer.write(ChunkWrite(write=None, candidates=_replay(plan, chunk)))
             else:
-                writer.write(_prepare_chunk(plan, chunk, writer))
+                writer.write(_prepare_chunk(plan, chunk))
             chunks += 1
             if chunks % YOUNG_COLLECTION_CHUNKS == 0:
                 gc.collect(1)
@@ -392,7 +392,7 @@ def _validate(plan: Plan, normalized: dict[str, Any], digest: str, *, rejected: 
     return plan.validator.validate(normalized, digest=digest if plan.needs_digest else None, rejected=rejected)
 
 
-def _prepare_chunk(plan: Plan, chunk: list[Any], writer: ChunkWriter) -> ChunkWrite:
+def _prepare_chunk(plan: Plan, chunk: list[Any]) -> ChunkWrite:
     """Normalize and validate the chunk: what it writes in its transaction (raw records, rejections, unique values,
     progress) and its accepted records' GDP candidates (storage.merge.BatchMerge.add's records)."""
     batch, tenant_id, batch_id = plan.batch, plan.batch.tenant_id, plan.batch.pk
@@ -401,7 +401,6 @@ def _prepare_chunk(plan: Plan, chunk: list[Any], writer: ChunkWriter) -> ChunkWr
     ids = bulk.next_ids(RawRecord, len(chunk))
     digests = [digest for _, _, _, digest, _ in prepared]
     _prefetch_keys(plan, [normalized for _, normalized, *_ in prepared], digests)
-    duplicates = _earlier_duplicates(plan, digests, writer)
     unique_values = _unique_values(plan, prepared)
     # Looked up before validation, which needs to know the records they reject (see the loop below).
     unique_clashes = _unique_clashes(plan, unique_values) if unique_values else {}
@@ -443,31 +442,32 @@ def _prepare_chunk(plan: Plan, chunk: list[Any], writer: ChunkWriter) -> ChunkWr
     unique_rows = _unique_value_rows(plan, unique_values, ids, refused) if unique_values else []
     last = chunk[-1].position
     progress = {"processed_through": last, "accepted": batch.accepted + accepted, "rejected": batch.rejected + rejected,
-                "duplicates": batch.duplicates + duplicates, "updated_at": now}  # fmt: skip
+                "updated_at": now}  # fmt: skip
     batch.processed_through, batch.accepted = last, batch.accepted + accepted
-    batch.rejected, batch.duplicates = batch.rejected + rejected, batch.duplicates + duplicates
+    batch.rejected = batch.rejected + rejected
 
-    def write() -> None:
+    def write() -> None:  # in the chunk's transaction, after the earlier chunks' (the writer keeps their order)
+        duplicates = _earlier_duplicates(plan, digests)
         bulk.write_raw_records(raw_rows)
         bulk.write_rejections(rejection_rows)
         if unique_rows:
             UniqueValue.objects.bulk_create(unique_rows, ignore_conflicts=True)
-        IngestionBatch.objects.filter(pk=batch_id).update(**progress)
+        IngestionBatch.objects.filter(pk=batch_id).update(**progress, duplicates=F("duplicates") + duplicates)
 
-    return ChunkWrite(write=write, candidates=gdp_candidates, digests=digests)
+    return ChunkWrite(write=write, candidates=gdp_candidates)
 
 
-def _earlier_duplicates(plan: Plan, hashes: list[str], writer: ChunkWriter) -> int:
+def _earlier_duplicates(plan: Plan, hashes: list[str]) -> int:
     """The distinct records of the chunk that this source delivered in an earlier batch and this batch has
-    not received before (in an earlier chunk, committed or still with the writer): each counts once here, and
-    its repeats within the batch are counted in SQL at the batch's end (`_repeats_within`), so a record is
-    never counted twice and no per-record set has to live in memory."""
+    not received before (in an earlier chunk): each counts once here, and its repeats within the batch are
+    counted in SQL at the batch's end (`_repeats_within`), so a record is never counted twice and no
+    per-record set has to live in memory. Looked up when the chunk is written, in its transaction, before its
+    raw records: every earlier chunk is committed by then, and the lookup waits on the database in the
+    writer's thread, not in the pipeline's."""
     if not plan.earlier_batches:
         plan.earlier_batches = _source_has_other_raw_records(plan)
         if not plan.earlier_batches:
             return 0  # the lookup below could find nothing
-    # Taken before the lookup: a chunk the writer commits meanwhile is in one or the other.
-    uncommitted = writer.pending_digests()
     if bulk.is_postgres():
         # Two probes of the hash index per distinct hash, whatever the statistics say: each check is a LATERAL
         # subquery with LIMIT 1, which the planner cannot turn into a join. As joins, it may scan every raw
@@ -487,11 +487,11 @@ def _earlier_duplicates(plan: Plan, hashes: list[str], writer: ChunkWriter) -> i
                 " LEFT JOIN LATERAL (SELECT 1 AS found FROM storage_rawrecord s WHERE s.hash = u.hash"
                 "  AND s.batch_id + 0 = %s LIMIT 1) AS mine ON true"
                 " WHERE mine.found IS NULL",
-                [list(set(hashes) - uncommitted), plan.batch.pk, plan.source.pk, plan.batch.pk],
+                [list(set(hashes)), plan.batch.pk, plan.source.pk, plan.batch.pk],
             )
             return len(cursor.fetchall())
     earlier = set(
-        RawRecord.objects.filter(hash__in=set(hashes) - uncommitted, batch__source=plan.source)
+        RawRecord.objects.filter(hash__in=set(hashes), batch__source=plan.source)
         .exclude(batch=plan.batch)
         .values_list("hash", flat=True)
     )
@@ -515,6 +515,10 @@ def _source_has_other_raw_records(plan: Plan) -> bool:
 # Memory for the sort of a batch's record hashes (~100 bytes a record): the default 4 MB sends a batch of
 # 100,000 records to disk (0.47 s instead of 0.13 s); PostgreSQL still spills what exceeds it.
 REPEATS_SORT_MEMORY = "256MB"
+
+
+def _committed_duplicates(batch: IngestionBatch) -> int:
+    return IngestionBatch.objects.filter(pk=batch.pk).values_list("duplicates", flat=True).get()
 
 
 def _repeats_within(batch: IngestionBatch) -> int:
@@ -595,7 +599,8 @@ def _unique_value_rows(
 def _decide_and_merge(plan: Plan, merger: Merger) -> IngestionBatch:
     batch = plan.batch
     now = timezone.now()
-    batch.duplicates += _repeats_within(batch)
+    # The chunks counted the duplicates of earlier deliveries as they were written (`_earlier_duplicates`).
+    batch.duplicates = _committed_duplicates(batch) + _repeats_within(batch)
     batch_level = plan.validator.batch_violations(now=now)
     pass_rate = 100.0 if batch.received == 0 else round(100.0 * batch.accepted / batch.received, 2)
     decision = evaluate("batch.accept", PolicySubject(batch.tenant, plan.version.contract, {"pass_rate": pass_rate}))

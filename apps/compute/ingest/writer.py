@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -38,11 +37,10 @@ _DONE = object()
 @dataclass(eq=False)
 class ChunkWrite:
     """What a prepared chunk writes (`write`, in its transaction), and its accepted records' GDP candidates,
-    for the merge. `digests`: its records' hashes, for `ChunkWriter.pending_digests`."""
+    for the merge."""
 
     write: Callable[[], None] | None
     candidates: list[Any]
-    digests: list[str] = field(default_factory=list)
 
 
 class ChunkWriter:
@@ -53,8 +51,6 @@ class ChunkWriter:
     def __init__(self, merger: Merger) -> None:
         self._merger = merger
         self._jobs: queue.Queue[Any] = queue.Queue(maxsize=1)
-        self._pending: deque[ChunkWrite] = deque()  # handed over, not yet committed (in order)
-        self._guard = threading.Lock()
         self._failure: BaseException | None = None
         self._committed = threading.Event()  # the thread has committed (or dropped) every chunk handed over
         self._thread: threading.Thread | None = None
@@ -68,16 +64,8 @@ class ChunkWriter:
             self._commit(chunk)
         else:
             self._raise_failure()
-            with self._guard:
-                self._pending.append(chunk)
             self._jobs.put(chunk)
         self._merger.add(chunk.candidates)
-
-    def pending_digests(self) -> set[str]:
-        """The record hashes of the chunks handed over but not yet committed: records the batch has received,
-        which the database does not show yet."""
-        with self._guard:
-            return {digest for chunk in self._pending for digest in chunk.digests}
 
     def finish(self) -> None:
         """Wait until every chunk handed over is committed; raise what stopped the writer, if anything did."""
@@ -114,9 +102,6 @@ class ChunkWriter:
                 if self._thread is not None:  # its own connection and transactions (not a caller's, as inline)
                     _commit_without_waiting_for_the_flush()
                 chunk.write()
-        with self._guard:
-            if self._pending and self._pending[0] is chunk:
-                self._pending.popleft()
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
