@@ -237,6 +237,7 @@ SPECTACULAR_SETTINGS = {
         "QualityRuleKindEnum": "apps.host.choices.QualityRuleKindChoices",
         "PayloadFormatEnum": "apps.storage.choices.PayloadFormatChoices",
         "SourceKindEnum": "apps.compute.choices.SourceKindChoices",
+        "NormalizationKindEnum": "apps.compute.choices.NormalizationKindChoices",
         "BatchStatusEnum": "apps.storage.choices.BatchStatusChoices",
         "CalendarKindEnum": "apps.storage.calendars.choices.CalendarKindChoices",
         "KpiKindEnum": "apps.compute.kpis.choices.KpiKindChoices",
