@@ -52,12 +52,12 @@ def next_ids(model: type, count: int) -> list[int]:
     table = model._meta.db_table
     if is_postgres():
         with connection.cursor() as cursor:
-            cursor.execute(  # the sequence looked up once, not once per value (5x faster)
+            cursor.execute(  # the sequence looked up once, not once per value (5x faster); one array, not a row each
                 "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence(%s, 'id')::regclass AS seq) "
-                "SELECT nextval(s.seq) FROM s, generate_series(1, %s)",
+                "SELECT array_agg(nextval(s.seq)) FROM s, generate_series(1, %s)",
                 [table, count],
             )
-            return [row[0] for row in cursor.fetchall()]
+            return cursor.fetchone()[0]
     # SQLite: the writer holds the database's write lock for the whole transaction, so the
     # next free ids are stable until commit.
     with connection.cursor() as cursor:
