@@ -40,9 +40,7 @@ class UnsupportedFormat(DomainError):
 @transaction.atomic
 def source_create(*, actor: Any, tenant: Any, contract: Any, key: str, name: str, **attrs: Any) -> Source:
     """A source of records for one of the tenant's contracts; a pull source gets its beat schedule."""
-    unknown = sorted(set(attrs) - set(SOURCE_ATTRS))
-    if unknown:
-        raise ValidationError({name: "Unknown attribute." for name in unknown})
+    _refuse_unknown(attrs, SOURCE_ATTRS)
     source = Source(tenant=tenant, contract=contract, key=key, name=name, **attrs)
     _clean(source)
     with audit_actor(actor):
@@ -53,9 +51,7 @@ def source_create(*, actor: Any, tenant: Any, contract: Any, key: str, name: str
 
 @transaction.atomic
 def source_update(*, actor: Any, source: Source, **changes: Any) -> Source:
-    unknown = sorted(set(changes) - set(SOURCE_ATTRS))
-    if unknown:
-        raise ValidationError({name: "Unknown attribute." for name in unknown})
+    _refuse_unknown(changes, SOURCE_ATTRS)
     for name, value in changes.items():
         setattr(source, name, value)
     _clean(source)
@@ -130,7 +126,7 @@ def normalization_rule_create(
 ) -> NormalizationRule:
     """A step of a draft version's normalization; without a `position`, after its last step."""
     version = _editable_version(version)
-    _refuse_unknown_rule_attrs(attrs)
+    _refuse_unknown(attrs, RULE_ATTRS)
     if attrs.get("position") is None:
         last = version.normalization_rules.order_by("-position").values_list("position", flat=True).first()
         attrs["position"] = 0 if last is None else last + 1
@@ -145,7 +141,7 @@ def normalization_rule_create(
 def normalization_rule_update(*, actor: Any, rule: NormalizationRule, **changes: Any) -> NormalizationRule:
     """Change a step of a draft version (its version never changes)."""
     _editable_version(rule.contract_version)
-    _refuse_unknown_rule_attrs(changes)
+    _refuse_unknown(changes, RULE_ATTRS)
     for name, value in changes.items():
         setattr(rule, name, value)
     _check_rule(rule)
@@ -174,8 +170,8 @@ def _editable_version(version: ContractVersion) -> ContractVersion:
     return version
 
 
-def _refuse_unknown_rule_attrs(attrs: dict[str, Any]) -> None:
-    unknown = sorted(set(attrs) - set(RULE_ATTRS))
+def _refuse_unknown(attrs: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(attrs) - set(allowed))
     if unknown:
         raise ValidationError({name: "Unknown attribute." for name in unknown})
 
