@@ -50,6 +50,9 @@ def test_steps_are_created_in_order_and_listed_as_they_run(client, draft):
     assert [(r["position"], r["kind"], r["field"]) for r in listed] == [
         (0, "cast", "sale_date"), (0, "rename", "revenue"), (1, "trim", "store_id")
     ]  # fmt: skip
+    by_contract = client.get(URL, {"contract_version__contract__key": "store-sales", "kind": "cast"}).json()
+    assert [r["field"] for r in by_contract["results"]] == ["sale_date"]
+    assert client.get(URL, {"contract_version__contract__key": "other"}).json()["count"] == 0
 
 
 def test_a_step_is_changed_and_deleted(client, draft):
