@@ -132,12 +132,19 @@ GDP_COLUMNS = (
     # per version
     "measure", "unit", "value", "key_hash", "recorded_to", "superseded_by_batch_id",
 )  # fmt: skip
+# recorded_from left to the column's default, the transaction's start (models.TransactionStart)
+GDP_COLUMNS_RECORDED_AT_START = tuple(column for column in GDP_COLUMNS if column != "recorded_from")
 
 
 def write_gdp_versions(
-    common: Sequence[Any], records: Iterable[Sequence[Any]], stream: CopyStream | None = None
+    common: Sequence[Any],
+    records: Iterable[Sequence[Any]],
+    stream: CopyStream | None = None,
+    *,
+    columns: Sequence[str] = GDP_COLUMNS,
 ) -> int:
-    """GDP versions, in GDP_COLUMNS order: `common` the unit's constant columns, then per record (raw_id, flags,
+    """GDP versions, in `columns` order (GDP_COLUMNS or GDP_COLUMNS_RECORDED_AT_START, the same as `stream`'s):
+    `common` the unit's constant columns, then per record (raw_id, flags,
     entity_key, dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash[, recorded_to,
     superseded_by_batch_id]), …]), as merge.BatchMerge.add gives them (JsonDict dimensions, a flags list);
     a version without the last two is current. Into `stream` (gdp_stream) where one is given, on PostgreSQL.
@@ -145,7 +152,7 @@ def write_gdp_versions(
     if not is_postgres():
         rows = [(*common, *shared, version[0], version[2], version[1], version[3], *(version[4:] or (None, None)))
                 for *shared, versions in records for version in versions]  # fmt: skip
-        return write_rows(GoldenDataPoint, GDP_COLUMNS, rows)
+        return write_rows(GoldenDataPoint, columns, rows)
     stamps: dict[Any, str] = {}
     measure_units: dict[tuple[str, str], str] = {}  # a contract version's few (measure, unit) pairs, escaped once
     dimension_texts: dict[str, str] = {}
@@ -185,15 +192,15 @@ def write_gdp_versions(
     # In record order: the indexes that take every version start with the time (a unit's records are of a few
     # periods, so they land in a few places of each); sorting by key hash no longer makes their inserts cheaper.
     if stream is None:
-        _copy(GoldenDataPoint._meta.db_table, GDP_COLUMNS, lines)
+        _copy(GoldenDataPoint._meta.db_table, columns, lines)
     else:
         stream.write(lines)
     return len(lines)
 
 
-def gdp_stream() -> CopyStream | None:
+def gdp_stream(columns: Sequence[str] = GDP_COLUMNS) -> CopyStream | None:
     """An open COPY of GDP versions for write_gdp_versions, on PostgreSQL (None elsewhere)."""
-    return CopyStream(GoldenDataPoint._meta.db_table, GDP_COLUMNS) if is_postgres() else None
+    return CopyStream(GoldenDataPoint._meta.db_table, columns) if is_postgres() else None
 
 
 # --------------------------------------------------------------------------------------------------

@@ -88,11 +88,16 @@ class BatchMerge:
         now: datetime,
         expected_keys: int,
         distinct_keys: bool = False,
+        recorded_at_start: bool = False,
     ) -> None:
         self.batch_id, self.tenant_id, self.contract_id, self.now = batch_id, tenant_id, contract_id, now
         self.source_priority, self.survivorship = source_priority, survivorship
-        self.common = (tenant_id, contract_id, contract_version_id, source_id, source_priority, batch_id, now, False,
-                       "", None)  # fmt: skip
+        # recorded_at_start: `now` is the transaction's start, the default of recorded_from (PostgreSQL), which
+        # the COPY then leaves out.
+        recorded = () if recorded_at_start else (now,)
+        self.common = (tenant_id, contract_id, contract_version_id, source_id, source_priority, batch_id, *recorded,
+                       False, "", None)  # fmt: skip
+        self._columns = bulk.GDP_COLUMNS_RECORDED_AT_START if recorded_at_start else bulk.GDP_COLUMNS
         self.result = NOTHING
         self._seen = None if distinct_keys else _SeenKeys(expected_keys)
         self._measures: set[str] = set()  # those whose latest observed_at was read
@@ -129,7 +134,7 @@ class BatchMerge:
         current version, so they are written as they came, without looking at a key (`_merge` would). Their
         `identities` go into the filter, where there is one."""
         if records:
-            bulk.write_gdp_versions(self.common, records, self._stream)
+            bulk.write_gdp_versions(self.common, records, self._stream, columns=self._columns)
             if self._seen is not None and identities is not None:
                 self._seen.update(identities)
             self.result += MergeResult(created=sum([len(record[6]) for record in records]), superseded=0, unchanged=0,
@@ -180,9 +185,9 @@ class BatchMerge:
             self.flush()
             _supersede([*superseded, *replaced], self.batch_id, self.now)
         if streaming and self._stream is None and records:
-            self._stream = bulk.gdp_stream()
+            self._stream = bulk.gdp_stream(self._columns)
         versions = _versions(records, last, unchanged, lost, self.now, self.batch_id)
-        bulk.write_gdp_versions(self.common, versions, self._stream if streaming else None)
+        bulk.write_gdp_versions(self.common, versions, self._stream if streaming else None, columns=self._columns)
         if seen is not None:
             seen.update(map(_identity, records))
         # A replaced version of an earlier unit was counted created there: it ends shadowed, as within one unit.

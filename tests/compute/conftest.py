@@ -26,6 +26,16 @@ CAST_STEPS = [
 ]
 
 
+def other_session(*, autocommit: bool = True) -> Any:
+    """A connection of its own to the test database, outside Django: another worker process (PostgreSQL)."""
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    return psycopg.connect(host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"],
+                           password=db["PASSWORD"] or None, dbname=db["NAME"], autocommit=autocommit)  # fmt: skip
+
+
 @pytest.fixture
 def people(tenant_a: Any, member: Any) -> dict[str, Any]:
     return {"steward": member(tenant_a, RoleChoices.STEWARD), "admin": member(tenant_a, RoleChoices.ADMIN)}

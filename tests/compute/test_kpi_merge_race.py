@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from apps.compute.ingest.merger import MERGE_LOCK
+from tests.compute.conftest import other_session
 from tests.compute.test_kpi_compute import ROWS
 from tests.compute.test_kpi_fixtures import *  # noqa: F403
 from tests.compute.test_kpi_fixtures import compute, load, make_kpi
@@ -17,20 +18,11 @@ from tests.compute.test_kpi_fixtures import compute, load, make_kpi
 pytestmark = pytest.mark.postgres
 
 
-def _other_session() -> Any:
-    """A connection of its own: the worker merging a batch of the same contract."""
-    import psycopg
-
-    settings = connection.settings_dict
-    return psycopg.connect(host=settings["HOST"] or None, port=settings["PORT"] or None, user=settings["USER"],
-                           password=settings["PASSWORD"] or None, dbname=settings["NAME"], autocommit=False)  # fmt: skip
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_kpi_run_waits_for_a_merge_in_flight_and_pins_its_as_of_after_it(world):
     load(world, ROWS)
     kpi = make_kpi(world, "revenue", measure="revenue", dimensions=["region"])
-    merging = _other_session()
+    merging = other_session(autocommit=False)
     merging.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MERGE_LOCK, world.contract.pk])
     runs: list[Any] = []
     worker = threading.Thread(target=lambda: (runs.extend(compute(world, kpi)), connection.close()))

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from apps.compute import pipeline
 from apps.compute import services as compute
@@ -25,6 +25,7 @@ from apps.compute.ingest.writer import ChunkWriter
 from apps.compute.models import PipelineRun
 from apps.compute.pipeline import BATCH_LOCK, batch_process
 from apps.storage.models import GoldenDataPoint, IngestionBatch, RawRecord
+from tests.compute.conftest import other_session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -123,18 +124,9 @@ def test_a_failed_run_releases_the_lock_too(received, monkeypatch):
         assert locked
 
 
-def _other_session() -> Any:
-    """A connection of its own to the test database, outside Django: another worker process."""
-    import psycopg
-
-    settings = connection.settings_dict
-    return psycopg.connect(host=settings["HOST"] or None, port=settings["PORT"] or None, user=settings["USER"],
-                           password=settings["PASSWORD"] or None, dbname=settings["NAME"], autocommit=True)  # fmt: skip
-
-
 @pytest.mark.postgres
 def test_on_postgresql_a_worker_in_another_process_holds_the_batch(received):
-    other = _other_session()
+    other = other_session()
     try:
         assert other.execute("SELECT pg_try_advisory_lock(%s, %s)", [BATCH_LOCK, received.pk]).fetchone()[0]
         assert batch_process(received.pk).status == "received"  # left alone: not even started
@@ -153,7 +145,7 @@ def test_on_postgresql_a_worker_in_another_process_holds_the_batch(received):
 @pytest.mark.postgres
 def test_on_postgresql_the_lock_is_a_session_lock_held_across_chunk_commits(received, monkeypatch):
     """While a run commits chunk after chunk, another session can never take the batch's lock."""
-    other = _other_session()
+    other = other_session()
     seen: list[bool] = []
     real = ChunkWriter._commit
 

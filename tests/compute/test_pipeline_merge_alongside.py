@@ -24,7 +24,7 @@ from apps.compute.ingest import merger as merger_module
 from apps.compute.pipeline import batch_process
 from apps.storage.merge import BatchMerge
 from apps.storage.models import GoldenDataPoint, IngestionBatch, key_hash
-from tests.compute.conftest import activate_contract
+from tests.compute.conftest import activate_contract, other_session
 from tests.compute.test_pipeline_resume import WorkerKilled, kill_on_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -415,3 +415,32 @@ def test_the_chunks_commit_without_waiting_for_the_flush_and_the_merge_waits(fee
     batch = receive(feed, people, [sale(f"S{i}", "1") for i in range(10)])
     assert batch_process(batch.pk).status == "completed"
     assert seen == {"chunks": {"off" if mode else "on"}, "merge": {"on"}}
+
+
+def test_a_merge_that_waited_for_the_merge_lock_records_its_versions_after_it(feed, people, mode, monkeypatch):
+    """A KPI run pins its as-of while it holds the contract's merge lock: a merge that waited for the lock must
+    record its versions after that moment, never at its transaction's start before it (PostgreSQL: the merge
+    takes the lock before its transaction begins, and recorded_from defaults to that start)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's advisory locks")
+    import apps.storage.bulk as bulk
+
+    columns: set[tuple[str, ...]] = set()
+    real_write = bulk.write_gdp_versions
+    monkeypatch.setattr(bulk, "write_gdp_versions", lambda *a, **kw: columns.add(kw["columns"]) or real_write(*a, **kw))
+    kpi_run = other_session(autocommit=False)
+    kpi_run.execute("SELECT pg_advisory_xact_lock(%s, %s)", [merger_module.MERGE_LOCK, feed.contract_id])
+    batch = receive(feed, people, [sale(f"S{i}", "1") for i in range(10)])
+    done: list[IngestionBatch] = []
+    worker = threading.Thread(target=lambda: (done.append(batch_process(batch.pk)), connection.close()))
+    worker.start()
+    time.sleep(0.5)
+    assert worker.is_alive(), "the batch's merge must wait while a KPI run of its contract holds the lock"
+    [(pinned,)] = kpi_run.execute("SELECT clock_timestamp()").fetchall()
+    kpi_run.commit()
+    worker.join(timeout=30)
+    kpi_run.close()
+    assert done[0].status == "completed"
+    recorded = set(GoldenDataPoint.objects.values_list("recorded_from", flat=True))
+    assert len(recorded) == 1 and recorded.pop() > pinned
+    assert columns == {bulk.GDP_COLUMNS_RECORDED_AT_START}  # the column's default, not a timestamp per version

@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import Error, connection, transaction
 from django.utils import timezone
 
 from apps.storage.merge import BatchMerge, MergeResult
@@ -93,8 +93,8 @@ class Merger:
         """Merge what is left, run `complete(result, now)` in the merge's transaction, commit; its return value."""
         if self._thread is None:
             self._units.seek(0)
-            with transaction.atomic():
-                self._begin()
+            with self._merge_lock() as session_locked, transaction.atomic():
+                self._begin(session_locked)
                 with self._aborting():
                     for _ in range(self._unit_count):
                         self._merge.add(pickle.load(self._units))  # noqa: S301 - our own file, written above
@@ -124,8 +124,8 @@ class Merger:
 
     def _work(self) -> None:
         try:
-            with transaction.atomic():
-                self._begin()
+            with self._merge_lock() as session_locked, transaction.atomic():
+                self._begin(session_locked)
                 finished = False
                 with self._aborting():
                     while (job := self._jobs.get()) is not _DONE:
@@ -148,13 +148,41 @@ class Merger:
         while self._jobs.get() is not _DONE:
             pass
 
-    def _begin(self) -> None:
-        if connection.vendor == "postgresql":
+    @contextlib.contextmanager
+    def _merge_lock(self) -> Iterator[bool]:
+        """On PostgreSQL, outside any transaction: the contract's merge lock held by the session, from before the
+        merge's transaction begins to after it ends (commit or rollback). Yields whether it is held so; if not,
+        `_begin` takes it for the transaction (inside a caller's transaction) or there is none (SQLite)."""
+        if connection.vendor != "postgresql" or connection.in_atomic_block:
+            yield False
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [MERGE_LOCK, self.contract_id])
+        try:
+            yield True
+        finally:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [MERGE_LOCK, self.contract_id])
+            except Error:  # the connection is broken: closing it ends the session, and the lock with it
+                logger.warning("Could not release the merge lock of contract %s", self.contract_id, exc_info=True)
+                connection.close()
+
+    def _begin(self, session_locked: bool) -> None:
+        """Start the merge, under the lock. Its clock is read after the lock is had: a KPI run pins its as-of under
+        the same lock (kpis.services), so every merge either committed before that moment or records its versions
+        after it. Under the session's lock the clock is the transaction's start (its first statement is this
+        one), which recorded_from defaults to, so the COPY of versions leaves that column out."""
+        if session_locked:
             with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MERGE_LOCK, self.contract_id])
-        # Recorded after the lock: a KPI run pins its as-of under the same lock (kpis.services), so every
-        # merge either committed before that moment or records its versions after it.
-        self._merge = BatchMerge(now=timezone.now(), **self._arguments)
+                cursor.execute("SELECT transaction_timestamp()")
+                now = cursor.fetchone()[0]
+        else:
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MERGE_LOCK, self.contract_id])
+            now = timezone.now()
+        self._merge = BatchMerge(now=now, recorded_at_start=session_locked, **self._arguments)
 
     def _complete(self, complete: Callable[[MergeResult, datetime], Any]) -> Any:
         self._merge.flush()  # every version written before the completion reads the result
