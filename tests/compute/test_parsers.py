@@ -7,15 +7,19 @@ known and the record position when known.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
 import io
 import json
+import os
 import time
 import tracemalloc
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import pytest
 
+from apps.compute.ingest import parsers
 from apps.compute.ingest.parsers import (
     MalformedPayload,
     ParsedRecord,
@@ -591,37 +595,80 @@ def test_the_canonical_json_of_a_record_is_json_s_whichever_encoder_writes_it(li
 # --- count_records: the syntax pass's count, the same as the records' -----------------------------------------
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b'{"a": 1}\n{"a": 2}\n',
-        b'{"a": 1}\r\n\r\n  \t\n{"a": "x"}',  # CRLF, blank lines, no final line end
-        b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n',  # a BOM: counted by the full parse
-        b'{"a": 1.5e3}\n{"b": {"c": [1, 2]}}\n',  # not plain: json reads them again
-        b'{"a": 123456789012345678901234567890}\n',  # beyond 64 bits
-    ],
-    ids=["plain", "blank-lines", "bom", "floats", "big-int"],
-)
-def test_the_count_is_the_number_of_records_the_parse_yields(payload):
-    assert count_records(io.BytesIO(payload), "ndjson") == sum(1 for _ in iter_records(io.BytesIO(payload), "ndjson"))
+COUNTED = [
+    b'{"a": 1}\n{"a": 2}\n',
+    b'{"a": 1}\r\n\r\n  \t\n{"a": "x"}',  # CRLF, blank lines, no final line end
+    b'\xef\xbb\xbf{"a": 1}\n{"a": 2}\n',  # a BOM: counted by the full parse
+    b'{"a": 1.5e3}\n{"b": {"c": [1, 2]}}\n',  # not plain: json reads them again
+    b'{"a": 123456789012345678901234567890}\n',  # beyond 64 bits
+    b'{"a": "' + b"x" * 100 + b'"}\n{"a": 1}\n{"a": 2}\n',  # the middle of the file inside the first line
+    b'{"a": 1}\n' * 1000 + b'{"b": 1.5}\n',  # not plain in the second half only
+]
+COUNTED_IDS = ["plain", "blank-lines", "bom", "floats", "big-int", "long-first-line", "floats-at-the-end"]
+MALFORMED = [
+    b'{"a": 1}\n[1, 2]\n',  # not an object
+    b'{"a": 1}\n\x0c\n',  # a form feed is not JSON whitespace
+    b'{"a": 1}\n{"a": \xff}\n',  # not UTF-8
+    b'{"a": 1}\n{"a": 1\n',  # truncated
+    b'{"a": 1\n' + b'{"a": 1}\n' * 1000,  # truncated, in the first half
+]
+MALFORMED_IDS = ["array", "form-feed", "bad-utf8", "truncated", "truncated-first"]
 
 
-@pytest.mark.parametrize(
-    "payload",
-    [
-        b'{"a": 1}\n[1, 2]\n',  # not an object
-        b'{"a": 1}\n\x0c\n',  # a form feed is not JSON whitespace
-        b'{"a": 1}\n{"a": \xff}\n',  # not UTF-8
-        b'{"a": 1}\n{"a": 1\n',  # truncated
-    ],
-    ids=["array", "form-feed", "bad-utf8", "truncated"],
-)
-def test_a_malformed_payload_is_refused_by_the_count_as_by_the_parse(payload):
+@pytest.fixture(params=["stream", "file-in-halves"])
+def counted_from(request, tmp_path, monkeypatch) -> Any:
+    """count_records's input: an in-memory stream, or a local file counted in two halves at once (the second by a
+    forked process), whatever its size. `forks` lists the children."""
+    forks: list[int] = []
+    if request.param == "stream":
+        return lambda payload: contextlib.nullcontext(io.BytesIO(payload))
+    monkeypatch.setattr(parsers, "SPLIT_COUNT_BYTES", 1)
+    real_fork = os.fork
+
+    def fork() -> int:
+        child = real_fork()
+        if child:
+            forks.append(child)
+        return child
+
+    monkeypatch.setattr(os, "fork", fork)
+
+    def on_disk(payload: bytes) -> Any:
+        path = tmp_path / "payload.ndjson"
+        path.write_bytes(payload)
+        return path.open("rb")
+
+    on_disk.forks = forks
+    return on_disk
+
+
+@pytest.mark.parametrize("payload", COUNTED, ids=COUNTED_IDS)
+def test_the_count_is_the_number_of_records_the_parse_yields(payload, counted_from):
+    with counted_from(payload) as stream:
+        assert count_records(stream, "ndjson") == sum(1 for _ in iter_records(io.BytesIO(payload), "ndjson"))
+    if hasattr(counted_from, "forks"):
+        assert len(counted_from.forks) == 1
+
+
+@pytest.mark.parametrize("payload", MALFORMED, ids=MALFORMED_IDS)
+def test_a_malformed_payload_is_refused_by_the_count_as_by_the_parse(payload, counted_from):
     with pytest.raises(MalformedPayload) as parsed:
         list(iter_records(io.BytesIO(payload), "ndjson"))
-    with pytest.raises(MalformedPayload) as counted:
-        count_records(io.BytesIO(payload), "ndjson")
+    with pytest.raises(MalformedPayload) as counted, counted_from(payload) as stream:
+        count_records(stream, "ndjson")
     assert str(counted.value) == str(parsed.value)
+
+
+def test_halves_are_counted_where_lines_start(tmp_path):
+    payload = b'{"a": 1}\n{"a": 22}\n{"a": 333}\n'
+    path = tmp_path / "payload.ndjson"
+    path.write_bytes(payload)
+    with path.open("rb") as file:
+        fd = file.fileno()
+        starts = {parsers._next_line_start(fd, offset) for offset in range(1, len(payload) + 1)}
+        assert starts == {9, 19, len(payload)}
+        assert list(parsers._file_lines(fd, 9, 19)) == [b'{"a": 22}']
+        assert list(parsers._file_lines(fd, 0, None)) == [b'{"a": 1}', b'{"a": 22}', b'{"a": 333}']
 
 
 def test_other_formats_are_counted_by_their_parse():

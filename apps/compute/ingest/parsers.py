@@ -218,14 +218,89 @@ def count_records(stream: typing.BinaryIO, fmt: str, *, encoding: str = "utf-8")
     is not an object) is counted by the full parse, from the start of the (seekable) stream, so the answer
     and the error are the same."""
     if fmt == PayloadFormatChoices.NDJSON and codecs.lookup(encoding).name == "utf-8":
-        count = _count_plain_ndjson(stream)
+        fd = _local_file(stream)
+        count = _count_plain_ndjson(stream) if fd is None else _count_plain_ndjson_in_halves(fd)
         if count is not None:
             return count
         stream.seek(0)
     return sum(1 for _ in iter_records(stream, fmt, encoding=encoding))
 
 
-def _count_plain_ndjson(stream: typing.BinaryIO) -> int | None:
+# From this size on, a local NDJSON payload is counted in two halves at once, the second by a fork of this
+# process: the database has nothing to do yet, so the other core is idle (the pass takes ~2.4 s for 232 MB).
+SPLIT_COUNT_BYTES = 8 << 20
+_BLOCK = 1 << 20
+
+
+def _local_file(stream: typing.BinaryIO) -> int | None:
+    """The descriptor of `stream` where it is a local file worth counting in halves (see SPLIT_COUNT_BYTES)."""
+    try:
+        fd = stream.fileno()
+        return fd if os.fstat(fd).st_size >= SPLIT_COUNT_BYTES else None
+    except (AttributeError, OSError, io.UnsupportedOperation):  # not a file of this machine (remote storage)
+        return None
+
+
+def _count_plain_ndjson_in_halves(fd: int) -> int | None:
+    """_count_plain_ndjson of the whole file, its second half counted by a child process meanwhile. Both read with
+    pread, which leaves the descriptor's shared offset alone. None if either half is not plain (nor is the whole)."""
+    middle = _next_line_start(fd, os.fstat(fd).st_size // 2)
+    reader, writer = os.pipe()
+    try:
+        child = os.fork()
+    except (AttributeError, OSError):  # no fork here, or no process to be had: one pass
+        os.close(reader)
+        os.close(writer)
+        return _count_plain_ndjson(_file_lines(fd, 0, None))
+    if child == 0:  # the child: count, answer through the pipe, leave without any clean-up (the parent's to do)
+        status = 1
+        try:
+            os.close(reader)
+            count = _count_plain_ndjson(_file_lines(fd, middle, None))
+            os.write(writer, b"-" if count is None else str(count).encode())
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(writer)
+    try:
+        first = _count_plain_ndjson(_file_lines(fd, 0, middle))
+        answer = b"".join(iter(lambda: os.read(reader, 64), b""))
+    finally:
+        os.close(reader)
+        os.waitpid(child, 0)
+    if first is None or not answer.isdigit():  # not plain, or the child failed: the caller parses it all
+        return None
+    return first + int(answer)
+
+
+def _next_line_start(fd: int, offset: int) -> int:
+    """The offset of the first line that starts at or after `offset` (the end of the file if none does)."""
+    if offset == 0:
+        return 0
+    while block := os.pread(fd, _BLOCK, offset - 1):
+        end = block.find(b"\n")
+        if end >= 0:
+            return offset + end
+        offset += len(block)
+    return offset
+
+
+def _file_lines(fd: int, start: int, end: int | None) -> Iterator[bytes]:
+    """The lines of the file from `start` to `end` (both line starts; None: its end), read with pread."""
+    pending = b""
+    while end is None or start < end:
+        block = os.pread(fd, _BLOCK if end is None else min(_BLOCK, end - start), start)
+        if not block:
+            break
+        start += len(block)
+        lines = (pending + block).split(b"\n")
+        pending = lines.pop()
+        yield from lines
+    if pending:
+        yield pending
+
+
+def _count_plain_ndjson(stream: Iterable[bytes]) -> int | None:
     count = 0
     for line in stream:
         try:
