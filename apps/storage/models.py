@@ -337,7 +337,7 @@ class GoldenDataPoint(models.Model):
         RawRecord, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_index=False,
         db_constraint=False,
     )  # fmt: skip
-    # The merge leaves it to this default on PostgreSQL (its COPY then parses no timestamp per version, ~5 % of the
+    # The merge leaves it to this default on PostgreSQL (its COPY then parses no timestamp per version, ~6 % of the
     # server's work on a version): the transaction's start, which it takes as its own clock (ingest/merger.py).
     recorded_from = models.DateTimeField(db_default=TransactionStart())
     recorded_to = models.DateTimeField(null=True, blank=True)
