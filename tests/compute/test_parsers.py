@@ -712,3 +712,16 @@ def test_a_nul_in_a_csv_payload_makes_it_malformed():
     read, error = failure("id,v\n1,a\n2,b\x00c\n", "csv")
     assert read == []  # found in the text before the rows are read: nothing of the payload is read
     assert error.line == 3 and "U+0000 (NUL)" in error.reason
+
+
+def test_a_split_count_works_where_children_are_reaped_for_it(counted_from):
+    """A process that ignores SIGCHLD (its children are reaped at once) gets the same count, no error."""
+    import signal
+
+    payload = b'{"a": 1}\n' * 100
+    previous = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        with counted_from(payload) as stream:
+            assert count_records(stream, "ndjson") == 100
+    finally:
+        signal.signal(signal.SIGCHLD, previous)

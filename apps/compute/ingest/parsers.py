@@ -26,6 +26,7 @@ read again with json, so the records are exactly json's.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -267,7 +268,8 @@ def _count_plain_ndjson_in_halves(fd: int) -> int | None:
         answer = b"".join(iter(lambda: os.read(reader, 64), b""))
     finally:
         os.close(reader)
-        os.waitpid(child, 0)
+        with contextlib.suppress(ChildProcessError):  # already reaped, where SIGCHLD is ignored
+            os.waitpid(child, 0)
     if first is None or not answer.isdigit():  # not plain, or the child failed: the caller parses it all
         return None
     return first + int(answer)
