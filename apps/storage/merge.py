@@ -7,8 +7,8 @@ dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash), …]
 
 1. shadowed  – within the unit only the last record of a GDP key can win (found in Python);
 2. one probe looks up the current version of every other key that may have one (an index probe per
-   key, by time and key hash, in that order). A key observed after the latest observed_at of its
-   contract's measures before the batch (a new period, or a first load) can only have one this batch
+   key, by contract, time and key hash, in that order). A key observed after the latest observed_at of its
+   contract's current versions before the batch (a new period, or a first load) can only have one this batch
    wrote, and a filter of the records the batch merged says when it has none (or the caller says no two
    records of the batch share a key: `distinct_keys`): such keys are not probed. Then, in Python:
    unchanged – a value equal to the current version changes no belief (no new version),
@@ -100,15 +100,16 @@ class BatchMerge:
         self._columns = bulk.GDP_COLUMNS_RECORDED_AT_START if recorded_at_start else bulk.GDP_COLUMNS
         self.result = NOTHING
         self._seen = None if distinct_keys else _SeenKeys(expected_keys)
-        self._measures: set[str] = set()  # those whose latest observed_at was read
-        self._before: datetime | None = None  # the latest observed_at of those measures' versions before the batch
+        self._before: datetime | None = None  # the latest observed_at of the contract's current versions
+        self._before_read = False
         # The open COPY the units' versions go to while no statement needs the connection (see `flush`).
         self._stream: bulk.CopyStream | None = None
         self._held: list[Any] = []  # records that wait for the COPY's end (`_hold_back`)
 
     def add(self, records: list[Any]) -> None:
         """Merge one unit: `records` in position order (see the module)."""
-        self._learn_measures(records)
+        if not self._before_read:
+            self._before, self._before_read = _latest_observed(self.contract_id), True
         if self._stream is not None and not self._observed_before(records):
             # No key of the unit may have a current version from an earlier batch, and those the batch may have
             # merged are held back: what is left needs no probe.
@@ -218,17 +219,6 @@ class BatchMerge:
             except Exception:  # the connection is gone: `error` is what the caller reports
                 logger.debug("Could not abandon the COPY of batch %s's versions", self.batch_id, exc_info=True)
 
-    def _learn_measures(self, records: list[Any]) -> None:
-        """Only a key observed at or before the latest observed_at of the contract's measures can have a current
-        version from an earlier batch; a later one can only have one of this batch (in `_seen`). Read per
-        measure before the batch writes a version of it (all records of a batch have the same measures)."""
-        for measure in {value[0] for record in records[:1] for value in record[6]} - self._measures:
-            self.flush()
-            self._measures.add(measure)
-            latest = _latest_observed(self.contract_id, measure)
-            if latest is not None and (self._before is None or latest > self._before):
-                self._before = latest
-
     def _classify(
         self, last: dict[str, Any], probe: list[tuple[datetime, str]]
     ) -> tuple[set[str], set[str], list[int], list[int]]:
@@ -329,16 +319,16 @@ def _current_versions(
     probes: list[tuple[datetime, str]], tenant_id: int, contract_id: int
 ) -> dict[str, tuple[Any, ...]]:
     """The current version of each key that has one, by (observed_at, key hash), the order of the index
-    storage_gdp_one_current_version: key hash → (id, batch_id, value, unit, is_override, source_priority).
-    `probes` sorted, so that they walk the index in order."""
+    storage_gdp_one_current_version within a contract: key hash → (id, batch_id, value, unit, is_override,
+    source_priority). `probes` sorted, so that they walk the index in order."""
     if not probes:
         return {}
     columns = "g.id, g.batch_id, g.value, g.unit, g.is_override, g.source_priority"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL jit = off")  # an index probe per key: compiling would cost more than it saves
-            # LATERAL … LIMIT 1 is an index probe per key whatever the planner's estimates; the tenant and contract
-            # are in the hash: a guard, never a filter. The probes travel as two texts (a list of 15,000 strings
+            # LATERAL … LIMIT 1 is an index probe per key whatever the planner's estimates; the tenant is in the
+            # hash: a guard, never a filter. The probes travel as two texts (a list of 15,000 strings
             # takes psycopg longer to send than the probes take); a batch has few distinct times.
             texts = {moment: moment.isoformat() for moment in {moment for moment, _ in probes}}
             times = ",".join([texts[moment] for moment, _ in probes])
@@ -386,10 +376,12 @@ def summarize_new_versions() -> None:
         logger.info("The GDP table's new block ranges are left to VACUUM to summarize.", exc_info=True)
 
 
-def _latest_observed(contract_id: int, measure: str) -> datetime | None:
-    """The latest observed_at of any version of the contract's measure (one probe of storage_gdp_by_time)."""
+def _latest_observed(contract_id: int) -> datetime | None:
+    """The latest observed_at of the contract's current versions, read before the batch writes one: only a key
+    observed at or before it can have a current version from an earlier batch; a later one can only have one of
+    this batch (in `_seen`). One probe of storage_gdp_one_current_version, backwards."""
     found = (
-        GoldenDataPoint.objects.filter(contract_id=contract_id, measure=measure)
+        GoldenDataPoint.objects.filter(contract_id=contract_id, recorded_to__isnull=True)
         .order_by("-observed_at")
         .values_list("observed_at", flat=True)[:1]
     )

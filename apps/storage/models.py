@@ -292,12 +292,12 @@ class GoldenDataPoint(models.Model):
     # sets: PostgreSQL queues its deferred check for every row written, NULL or not, and fires them all at commit
     # (a 1,000,000-record load's 3,000,000 versions: ~2 s more for the COPY, ~3 s at commit).
     # Every index is paid per written row, twice when a version is superseded, so only what a read path
-    # uses is indexed. Tenant: a tenant's reads go through its contracts (storage_gdp_by_time) or keys (the key
-    # hash includes the tenant).
+    # uses is indexed. Tenant: a tenant's reads go through its contracts or keys (the key hash includes the
+    # tenant).
     tenant = models.ForeignKey(
         "host.Tenant", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
-    # Looked up through storage_gdp_by_time, which starts with it: no index of its own.
+    # Looked up through the current and past version indexes, which start with it: no index of its own.
     contract = models.ForeignKey(
         "host.DataContract", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
     )
@@ -364,24 +364,24 @@ class GoldenDataPoint(models.Model):
         ordering = ["contract", "measure", "entity_key", "observed_at", "-recorded_from"]
         verbose_name = "golden data point"
         constraints = [
-            # By time first, then the key hash: a batch's keys are mostly of a few periods, so its inserts and probes
-            # stay in a few places of the index instead of all over it (the hash alone is random). Unique on both is
-            # unique on the key hash, which includes the time.
+            # By contract and time first, then the key hash: a batch's keys are of one contract and mostly of a few
+            # periods, so its inserts and probes stay in a few places of the index instead of all over it (the hash
+            # alone is random). Unique on the three is unique on the key hash, which includes the contract and time.
+            # With storage_gdp_past_versions it also serves a contract's reads over time (KPIs): a query that admits
+            # both current and past versions reads the two (a bitmap OR). Every column is of fixed width: a varchar
+            # in a B-tree's key (the measure) made each insert cost as much as a second index (migration 0020).
             models.UniqueConstraint(
-                fields=["observed_at", "key_hash"],
+                fields=["contract", "observed_at", "key_hash"],
                 condition=models.Q(recorded_to__isnull=True),
                 name="storage_gdp_one_current_version",
             )
         ]
         indexes = [
-            # KPI reads: a contract's measures over a time range. Without the key, a period's versions are equal keys,
-            # which PostgreSQL's B-tree deduplicates: a tenth of the size, and an append where a wider key landed
-            # all over the period's range.
-            models.Index(fields=["contract", "measure", "observed_at"], name="storage_gdp_by_time"),
-            # A key's earlier versions (history, the survivor when an override ends); its current one is in
-            # storage_gdp_one_current_version. A first load writes none: nothing is superseded yet.
+            # A key's earlier versions (history, the survivor when an override ends), and with
+            # storage_gdp_one_current_version a contract's versions over time. A first load writes none: nothing is
+            # superseded yet.
             models.Index(
-                fields=["observed_at", "key_hash"],
+                fields=["contract", "observed_at", "key_hash"],
                 condition=models.Q(recorded_to__isnull=False),
                 name="storage_gdp_past_versions",
             ),

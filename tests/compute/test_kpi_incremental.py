@@ -140,6 +140,20 @@ class TestAsOf:
         compute(shop, kpi)
         assert KpiValue.objects.get(kpi_version=kpi, period__label="2026-01", dimensions__region="north").actual == 210
 
+    def test_a_cumulative_kpis_span_as_of_a_moment_reaches_the_days_only_since_superseded_versions_held(self, shop):
+        from apps.compute.kpis.engine import data_span
+
+        kpi = make_kpi(shop, "ytd", **KINDS["ytd"])
+        pinned = timezone.now()
+        span = data_span(kpi, pinned)
+        # Every value of January (the first month) and of March 31st (the last day) corrected: as of `pinned`
+        # only superseded versions hold them, and the current versions of the span's ends are recorded later.
+        corrections = [{**row, "revenue": row["revenue"] + 1} for row in ROWS if row["day"].month in (1, 3)]
+        load(shop, corrections)
+        assert data_span(kpi, pinned) == span
+        assert data_span(kpi, timezone.now()) == span
+        assert span[1] - span[0] == 2  # January to March
+
     def test_after_a_pinned_recompute_the_next_run_catches_up_incrementally(self, shop):
         kpi = make_kpi(shop, "revenue", measure="revenue")
         pinned = timezone.now()

@@ -8,6 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from apps.compute.records import Shape, make_candidates
 from apps.storage import merge as merge_module
@@ -85,8 +87,6 @@ def test_a_keys_versions_are_the_current_one_and_those_it_replaced(tenant_a):
 
 @pytest.mark.postgres
 def test_a_keys_versions_are_read_from_the_two_indexes_of_keys_not_from_their_period(tenant_a):
-    from django.db import connection
-
     merge_all(tenant_a, units_of(tenant_a, *MANY))  # 800 entities of one day
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE storage_goldendatapoint")  # the planner then knows how many share the day
@@ -94,12 +94,22 @@ def test_a_keys_versions_are_read_from_the_two_indexes_of_keys_not_from_their_pe
     plan = explain(sql, list(params))
     assert "storage_gdp_one_current_version" in plan
     assert "storage_gdp_past_versions" in plan
-    assert "storage_gdp_by_time" not in plan
+
+
+@pytest.mark.postgres
+def test_a_contracts_versions_over_time_are_read_from_the_two_indexes_of_its_versions(tenant_a):
+    merge_all(tenant_a, units_of(tenant_a, *MANY))
+    day = datetime(2026, 11, 2, tzinfo=UTC)
+    believed = versions().as_of(day).filter(contract_id=1, measure="revenue", observed_at__gte=day,
+                                            observed_at__lt=datetime(2026, 11, 3, tzinfo=UTC))  # fmt: skip
+    plan = explain(*believed.query.sql_with_params())
+    assert "storage_gdp_one_current_version" in plan and "storage_gdp_past_versions" in plan
+    with CaptureQueriesContext(connection) as queries:  # the merge's read of the contract's latest observed_at
+        merge_module._latest_observed(1)
+    assert "Scan Backward using storage_gdp_one_current_version" in explain(queries[0]["sql"], [])
 
 
 def explain(sql: str, params: list[Any]) -> str:
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: the question is whether the index can serve
         cursor.execute(f"EXPLAIN {sql}", params)
@@ -112,8 +122,6 @@ MANY = [[(f"S{i:04}", i) for i in range(800)]]
 
 
 def unsummarized_ranges() -> int:
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("SELECT brin_summarize_new_values('storage_gdp_by_batch_raw'::regclass)")
         return cursor.fetchone()[0]
@@ -121,8 +129,6 @@ def unsummarized_ranges() -> int:
 
 @pytest.mark.postgres
 def test_the_lineage_index_is_a_brin_index_summarized_once_the_versions_are_in(tenant_a):
-    from django.db import connection
-
     merge_all(tenant_a, units_of(tenant_a, *MANY))
     merge_module.summarize_new_versions()
     assert unsummarized_ranges() == 0  # all summarized already (the call above did it)
@@ -139,7 +145,6 @@ def test_the_lineage_index_is_a_brin_index_summarized_once_the_versions_are_in(t
 @pytest.mark.postgres
 def test_summarizing_gives_way_to_a_vacuum_of_the_table(tenant_a, caplog):
     import psycopg
-    from django.db import connection
 
     merge_all(tenant_a, units_of(tenant_a, *MANY))
     db = connection.settings_dict

@@ -369,18 +369,12 @@ def touched_buckets(version: KpiVersion, since: datetime, partials: DailyPartial
 
 
 def data_span(version: KpiVersion, as_of: datetime) -> tuple[int, int] | None:
-    """(first, last) grain period index holding the KPI's data as of `as_of`: the earliest and latest
-    observed times come from the (contract, measure, observed_at) index, not a scan."""
-    where, params = source_filter(version)
-    bounds = []
-    for order in ("ASC", "DESC"):
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT g.observed_at FROM {GDP} g WHERE {where} AND {believed()} "
-                           f"ORDER BY g.observed_at {order} LIMIT 1", [*params, db_time(as_of), db_time(as_of)])  # fmt: skip
-            row = cursor.fetchone()
-        if row is None:
-            return None
-        bounds.append(_as_date(row[0]))
+    """(first, last) grain period index holding the KPI's data as of `as_of`: the earliest and latest observed
+    times believed then (`_believed_bound`)."""
+    first = _believed_bound(version, as_of, "ASC")
+    if first is None:
+        return None
+    bounds = [_as_date(first), _as_date(_believed_bound(version, as_of, "DESC"))]
     bucket = BUCKET[version.level]
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT start, {bucket} FROM {PERIOD} WHERE calendar_id = %s AND level = 'day' "
@@ -389,6 +383,28 @@ def data_span(version: KpiVersion, as_of: datetime) -> tuple[int, int] | None:
     if bounds[0] not in found or bounds[1] not in found:
         return None  # data outside the generated years: nothing to accumulate over
     return found[bounds[0]], found[bounds[1]]
+
+
+def _believed_bound(version: KpiVersion, as_of: datetime, order: str) -> Any:
+    """The earliest (ASC) or latest (DESC) observed_at of the KPI's GDP versions believed at `as_of`. Each read
+    follows one of the storage's indexes of a contract's versions by time (current, past): the current versions
+    first, then past ones only beyond that bound, where there are few (as of now none, and the read ends at once
+    instead of walking every superseded version of the contract)."""
+    where, params = source_filter(version)
+    moment = db_time(as_of)
+    bound = None
+    for kind, kind_params in (("g.recorded_to IS NULL", []), ("g.recorded_to > %s", [moment])):
+        sql = f"SELECT g.observed_at FROM {GDP} g WHERE {where} AND {kind} AND g.recorded_from <= %s"
+        sql_params = [*params, *kind_params, moment]
+        if bound is not None:
+            sql += f" AND g.observed_at {'<' if order == 'ASC' else '>'} %s"
+            sql_params.append(bound)
+        with connection.cursor() as cursor:
+            cursor.execute(f"{sql} ORDER BY g.observed_at {order} LIMIT 1", sql_params)
+            row = cursor.fetchone()
+        if row is not None:
+            bound = row[0]
+    return bound
 
 
 def _as_date(value: Any) -> date:

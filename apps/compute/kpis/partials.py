@@ -62,8 +62,8 @@ def believed(alias: str = "g") -> str:
 
 
 def day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    """observed_at range [first 00:00 UTC, last + 1 day 00:00 UTC): lets the (contract, measure,
-    observed_at) index narrow the scan to the days being read."""
+    """observed_at range [first 00:00 UTC, last + 1 day 00:00 UTC): lets the storage's indexes of a contract's
+    versions by time (contract, observed_at, …) narrow the scan to the days being read."""
     return datetime.combine(first, dtime.min, UTC), datetime.combine(last + timedelta(days=1), dtime.min, UTC)
 
 
