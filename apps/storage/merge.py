@@ -47,6 +47,9 @@ from apps.storage.models import GoldenDataPoint
 logger = logging.getLogger(__name__)
 
 GDP = "storage_goldendatapoint"
+# Advisory lock namespace of a contract's merges, keyed by the contract's id. A merge holds it to its commit
+# (compute.ingest.merger); KPI runs wait on it for their as-of, steward overrides for a moment (services).
+MERGE_LOCK = 4242
 GDP_BY_BATCH_RAW = "storage_gdp_by_batch_raw"
 SQLITE_SLICE = 500  # keys or ids per statement on SQLite (bound parameters)
 HELD_BACK_RECORDS = 5000  # records held back before the COPY is ended for them: bounds their memory

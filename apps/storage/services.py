@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -15,9 +15,13 @@ from apps.host.choices import PolicyKindChoices, SurvivorshipChoices
 from apps.kernel.errors import ConflictError
 from apps.runtime.events import publish_event
 from apps.storage.choices import FINAL_BATCH_STATUSES
+from apps.storage.merge import MERGE_LOCK
 from apps.storage.models import KEY_FIELDS, GoldenDataPoint, RawRecord, key_of, retention_deletes
 
 COPY_FIELDS = (*KEY_FIELDS, "contract_version_id", "dimensions", "unit", "quality_flags")
+# How long a steward's override waits for a batch that is being merged into the contract (PostgreSQL's
+# lock_timeout syntax): a moment, not the minutes a large batch may take.
+OVERRIDE_WAIT = "5s"
 
 
 @transaction.atomic
@@ -58,10 +62,32 @@ def gdp_override_remove(*, actor: Any, gdp: GoldenDataPoint, reason: str = "") -
 
 
 def _current_locked(gdp: GoldenDataPoint) -> GoldenDataPoint:
+    _between_merges(gdp.contract_id)
     current = GoldenDataPoint.objects.select_for_update().filter(recorded_to__isnull=True, **key_of(gdp)).first()
     if current is None:
         raise ConflictError("This key has no current value.", slug="no-current-value")
     return current
+
+
+def _between_merges(contract_id: int) -> None:
+    """Take the contract's merge lock for the override's transaction (PostgreSQL). A batch being merged may
+    supersede the very version the override replaces (the batch would then fail on the one-current-version
+    index) or hold it until its commit (the override would then find no current version): the override waits
+    up to OVERRIDE_WAIT for the merge to end, and is refused with a conflict if it has not."""
+    if connection.vendor != "postgresql":
+        return  # SQLite: one writer at a time
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('lock_timeout')")
+        [before] = cursor.fetchone()
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [OVERRIDE_WAIT])
+        try:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [MERGE_LOCK, contract_id])
+        except OperationalError as exc:
+            if getattr(exc.__cause__, "sqlstate", None) != "55P03":  # lock_not_available
+                raise
+            raise ConflictError("A batch is being merged into this contract; try again once it has completed.",
+                                slug="contract-being-merged") from exc  # fmt: skip
+        cursor.execute("SELECT set_config('lock_timeout', %s, true)", [before])
 
 
 def _survivor(gdp: GoldenDataPoint) -> GoldenDataPoint | None:

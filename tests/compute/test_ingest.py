@@ -17,7 +17,7 @@ from apps.compute.pipeline import batch_process
 from apps.host import services as host
 from apps.kernel.roles import RoleChoices
 from apps.storage.models import GoldenDataPoint, IngestionBatch, RawRecord, Rejection
-from tests.compute.conftest import activate_contract
+from tests.compute.conftest import activate_contract, other_session
 
 pytestmark = pytest.mark.django_db
 
@@ -325,6 +325,27 @@ class TestSurvivorship:
         assert steward == client.user
         steward.delete()
         assert (current().value, current().is_override, current().overridden_by_id) == (Decimal("90"), True, None)
+
+    @pytest.mark.postgres
+    @pytest.mark.django_db(transaction=True)  # the test's transaction would hold the batch's merge lock to its end
+    def test_an_override_waits_for_a_merge_of_its_contract_and_is_refused_while_one_goes_on(
+        self, client, source, monkeypatch
+    ):
+        from apps.storage import services as storage_services
+        from apps.storage.merge import MERGE_LOCK
+
+        monkeypatch.setattr(storage_services, "OVERRIDE_WAIT", "100ms")
+        self.send(client, source, "100")
+        url = f"/api/v1/golden-data-points/{current().pk}/override/"
+        with other_session() as merging:  # a batch of the contract being merged, in another worker
+            merging.execute("SELECT pg_advisory_lock(%s, %s)", [MERGE_LOCK, current().contract_id])
+            refused = client.post(url, {"value": "90", "reason": "till miscount"}, format="json")
+            assert refused.status_code == 409
+            assert refused.json()["type"] == "urn:aurum:problem:contract-being-merged"
+            assert (current().value, current().is_override) == (Decimal("100"), False)
+        accepted = client.post(url, {"value": "90", "reason": "till miscount"}, format="json")  # the merge is over
+        assert accepted.status_code == 201, accepted.json()
+        assert (current().value, current().is_override) == (Decimal("90"), True)
 
     def test_an_override_needs_a_reason(self, client, source):
         self.send(client, source, "100")

@@ -38,11 +38,10 @@ from django.conf import settings
 from django.db import Error, connection, transaction
 from django.utils import timezone
 
-from apps.storage.merge import BatchMerge, MergeResult
+from apps.storage.merge import MERGE_LOCK, BatchMerge, MergeResult
 
 logger = logging.getLogger(__name__)
 
-MERGE_LOCK = 4242  # advisory lock namespace of a contract's merges (KPI runs wait on it for their as-of)
 _DONE = object()
 
 

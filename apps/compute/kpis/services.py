@@ -19,7 +19,6 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.compute.ingest.merger import MERGE_LOCK
 from apps.compute.kpis import engine
 from apps.compute.kpis.choices import DirectionChoices, TargetStatusChoices
 from apps.compute.kpis.models import KpiDefinition, KpiStatusChoices, KpiTarget, KpiTransition, KpiVersion
@@ -32,6 +31,7 @@ from apps.kernel.errors import ConflictError, ForbiddenError
 from apps.kernel.roles import RoleChoices
 from apps.runtime.events import publish_event
 from apps.storage.kpi_values import TargetSpec, kpi_statuses, kpi_values_apply_targets
+from apps.storage.merge import MERGE_LOCK
 from apps.storage.models import CalendarPeriod
 
 logger = logging.getLogger(__name__)
