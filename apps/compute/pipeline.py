@@ -34,7 +34,7 @@ import gc
 import hashlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -309,13 +309,13 @@ def _ingest_chunks(plan: Plan, writer: ChunkWriter) -> None:
     size = settings.AURUM_INGEST_CHUNK_SIZE
     records = _records(plan)
     chunks = 0
-    with _young_collections_only():
+    with _young_collections_only(), bulk.ids_ahead(RawRecord, size) as raw_ids:
         while chunk := list(islice(records, size)):
             if chunk[-1].position <= plan.batch.processed_through:
                 # already committed: rebuild the in-memory state and the values
                 writer.write(ChunkWrite(write=None, candidates=_replay(plan, chunk)))
             else:
-                writer.write(_prepare_chunk(plan, chunk))
+                writer.write(_prepare_chunk(plan, chunk, raw_ids))
             chunks += 1
             if chunks % YOUNG_COLLECTION_CHUNKS == 0:
                 gc.collect(1)
@@ -392,13 +392,14 @@ def _validate(plan: Plan, normalized: dict[str, Any], digest: str, *, rejected: 
     return plan.validator.validate(normalized, digest=digest if plan.needs_digest else None, rejected=rejected)
 
 
-def _prepare_chunk(plan: Plan, chunk: list[Any]) -> ChunkWrite:
+def _prepare_chunk(plan: Plan, chunk: list[Any], raw_ids: Callable[[int], list[int]]) -> ChunkWrite:
     """Normalize and validate the chunk: what it writes in its transaction (raw records, rejections, unique values,
-    progress) and its accepted records' GDP candidates (storage.merge.BatchMerge.add's records)."""
+    progress) and its accepted records' GDP candidates (storage.merge.BatchMerge.add's records). `raw_ids` gives
+    the raw records' ids (bulk.ids_ahead)."""
     batch, tenant_id, batch_id = plan.batch, plan.batch.tenant_id, plan.batch.pk
     now = timezone.now()
     prepared = [(record, *_normalize(plan, record)) for record in chunk]
-    ids = bulk.next_ids(RawRecord, len(chunk))
+    ids = raw_ids(len(chunk))
     digests = [digest for _, _, _, digest, _ in prepared]
     _prefetch_keys(plan, [normalized for _, normalized, *_ in prepared], digests)
     unique_values = _unique_values(plan, prepared)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -64,6 +66,63 @@ def next_ids(model: type, count: int) -> list[int]:
         cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")
         start = cursor.fetchone()[0] + 1
     return list(range(start, start + count))
+
+
+@contextlib.contextmanager
+def ids_ahead(model: type, block: int) -> Iterator[Callable[[int], list[int]]]:
+    """A function count → `count` new primary keys of `model` (next_ids). On PostgreSQL a thread of its own, on a
+    connection of its own, reserves them ahead in blocks of `block`: the server runs a nextval per id (a 5,000-id
+    block took ~12 ms on a busy server, ~2.5 s of waiting per 1,000,000 records when asked for chunk by chunk),
+    now while the caller works on the chunk before. The ids of a block not taken are gaps, as a sequence leaves
+    anyway; blocks follow each other, so the ids taken still grow with each call."""
+    if not is_postgres():
+        yield lambda count: next_ids(model, count)
+        return
+    reserver = _IdReserver(model, block)
+    try:
+        yield reserver.take
+    finally:
+        reserver.close()
+
+
+class _IdReserver:
+    def __init__(self, model: type, block: int) -> None:
+        self._model, self._block = model, block
+        self._ready: queue.Queue[list[int] | BaseException] = queue.Queue(maxsize=2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="id-reserver", daemon=True)
+        self._thread.start()
+
+    def take(self, count: int) -> list[int]:
+        ids: list[int] = []
+        while len(ids) < count:  # whole blocks, all of one session's sequence cache: the ids keep growing
+            block = self._ready.get()
+            if isinstance(block, BaseException):
+                self._ready.put(block)  # for the next call too
+                raise block
+            ids += block
+        return ids[:count]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _work(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._hand_over(next_ids(self._model, self._block))
+        except BaseException as exc:  # raised again in the caller's thread, by `take`
+            self._hand_over(exc)
+        finally:
+            connection.close()
+
+    def _hand_over(self, item: list[int] | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
 
 def write_rows(model: type | str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
