@@ -486,6 +486,29 @@ def test_on_postgresql_the_database_itself_refuses_to_change_raw_records(client,
     assert RawRecord.objects.count() == 2
 
 
+@pytest.mark.postgres
+def test_on_postgresql_a_raw_payload_is_kept_as_its_canonical_json_text(client, source, tenant_a):
+    """`json`, not `jsonb`: the text as written (sorted keys, no spaces, non-ASCII as is), read back as a dict, also
+    for a record saved through the ORM; its hash is the hash of that very text."""
+    import hashlib
+
+    from django.db import connection
+
+    row = {**ROWS[0], "manager": 'Zoë\t"Q" \\ 東京'}
+    batch = post(client, source, json.dumps([row])).json()
+    raw = RawRecord.objects.get(batch_id=batch["id"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_typeof(payload)::text, payload::text FROM storage_rawrecord WHERE id = %s", [raw.pk])
+        kind, text = cursor.fetchone()
+    assert kind == "json"
+    assert text == json.dumps(row, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert raw.hash == hashlib.sha256(text.encode()).hexdigest()
+    assert raw.payload == row
+    saved = RawRecord.objects.create(tenant=tenant_a, batch_id=batch["id"], position=1, line=2, payload={"b": [1.5]},
+                                     hash="h", received_at=timezone.now())  # fmt: skip
+    assert RawRecord.objects.get(pk=saved.pk).payload == {"b": [1.5]}
+
+
 class TestStorageLimits:
     """Values a Golden Data Point cannot hold are the record's fault: a rejection, never a failed batch."""
 
