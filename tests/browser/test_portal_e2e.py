@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 from apps.kernel.roles import RoleChoices
 from tests.conftest import CHROMIUM
@@ -39,6 +40,10 @@ def page(live_server, monkeypatch):
         page = browser.new_page(base_url=live_server.url)
         yield page
         browser.close()
+        # Inside sync_playwright() Django's connections (kept per contextvars context) are not the test's own: the
+        # one the test's factories opened there is closed here, or it outlives the test database (whose teardown
+        # then failed: "being accessed by other users").
+        connections.close_all()
 
 
 def shot(page, name: str) -> None:
