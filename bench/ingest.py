@@ -316,7 +316,7 @@ def spawn(kind: str, args: argparse.Namespace, env: dict[str, str], file: Path, 
     for name, value in extra.items():
         if value is not None:
             command += [f"--{name.replace('_', '-')}", str(value)]
-    children, server = _cpu_seconds(resource.RUSAGE_CHILDREN), postgres_cpu_seconds()
+    children, server, wal = _cpu_seconds(resource.RUSAGE_CHILDREN), postgres_cpu_seconds(), wal_written()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         raise RuntimeError(f"{kind} run failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
@@ -324,7 +324,22 @@ def spawn(kind: str, args: argparse.Namespace, env: dict[str, str], file: Path, 
     result["cpu_worker_s"] = round(_cpu_seconds(resource.RUSAGE_CHILDREN) - children, 2)
     if server is not None:
         result["cpu_postgres_s"] = round(postgres_cpu_seconds() - server, 2)
+    result["wal_mb"], result["wal_full_pages"] = (
+        after - before for after, before in zip(wal_written(), wal, strict=True)
+    )
     return result
+
+
+def wal_written() -> tuple[float, int]:
+    """(MB of WAL, full-page images) the server has written so far (pg_stat_wal): a run's share is the difference,
+    as nothing else writes meanwhile. Full-page images are what a page costs the first time it changes after a
+    checkpoint; they show when a run's writes are spread over more pages than they need."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wal_bytes / 1e6, wal_fpi FROM pg_stat_wal")
+        mb, pages = cursor.fetchone()
+    return float(mb), pages
 
 
 def _cpu_seconds(who: int) -> float:
@@ -416,6 +431,7 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path) -> dict:
         c, a = copies[-1], firsts[-1]
         print(f"round {round_}: COPY {c['seconds']:.2f} s ({n / c['seconds']:,.0f}/s) | Aurum first load "
               f"{a['seconds']:.2f} s ({n / a['seconds']:,.0f}/s, {a['peak_rss_mb']} MB)", flush=True)  # fmt: skip
+        print(f"  COPY:   {phase_line(c)}", flush=True)
         print(f"  first:  {phase_line(a)}", flush=True)
         if not args.first_only:
             u = aurum(update, fresh=False)
@@ -464,7 +480,8 @@ def phase_keys(result: dict) -> list[str]:
 
 
 def phase_line(result: dict) -> str:
-    return ", ".join(f"{k[:-2]} {result[k]:.2f} s" for k in phase_keys(result))
+    phases = ", ".join(f"{k[:-2]} {result[k]:.2f} s" for k in phase_keys(result))
+    return f"{phases}, WAL {result['wal_mb']:,.0f} MB ({result['wal_full_pages']:,} full pages)"
 
 
 def print_profile(path: str, top: int = 30) -> None:
