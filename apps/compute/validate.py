@@ -1,9 +1,10 @@
 """Validate normalized records against the contract version they were delivered under.
 
-A contract version is compiled once (`compile_validator`) into one closure per field; after
-that, validating a record is a dictionary lookup and one call per field, with no dispatch on
-strings. Records arrive normalized: str, int, Decimal, float, bool, date, aware datetime,
-dict, list or None.
+A contract version is compiled once (`compile_validator`) into one closure per field, and the
+fields into one function that tests each value inline and calls a field's closure only when the
+value may be wrong (`_unrolled_fields`): validating a valid record is a dictionary lookup and a
+few inline tests per field, with no dispatch on strings. Records arrive normalized: str, int,
+Decimal, float, bool, date, aware datetime, dict, list or None.
 
 Record level (`RecordValidator.validate`): for each contract field, in contract order,
 
@@ -392,8 +393,61 @@ _EXACT: dict[str, type] = {
 Check = Callable[[Any, list[Violation]], None]
 
 
+# The test under which each logical type's closure below takes its fast path (an exact type) and finds nothing wrong
+# with the type itself: a template of `v` and the constants it names (see _clean_when).
+_TYPE_CLEAN: dict[str, tuple[str, tuple[Any, ...]]] = {
+    **{kind: ("type(v) is {0}", (exact,)) for kind, exact in _EXACT.items() if kind not in (NUMBER, TIMESTAMP)},
+    NUMBER: ("type(v) is {0} or (type(v) is {1} and v.is_finite())", (int, Decimal)),
+    TIMESTAMP: ("type(v) is {0} and v.tzinfo is not None", (datetime,)),
+}
+
+
+def _clean_when(check: Check, template: str, *constants: Any) -> Check:
+    """Note on `check` the Python expression of its value `v` under which it reports nothing and changes nothing:
+    `template`, with `{0}`, `{1}`… for `constants`. _unrolled_fields inlines it, so that a valid value costs no
+    call; a check without one is always called. The expression must be what the check itself tests, negated."""
+    check.clean = [(template, constants)]  # type: ignore[attr-defined]
+    return check
+
+
+def _unrolled_fields(
+    plan: Sequence[tuple[int, str, Check, Any]],
+) -> Callable[[dict[str, Any], list[Violation], list[int]], None]:
+    """The per-field part of `validate`, `(record, out, nulls)`, as one function made for the contract: for each
+    field in contract order, a missing or None value is counted in `nulls` and reported by the field's null
+    check; another value is given to the field's check, unless the check's own test for a value it finds nothing
+    wrong with (_clean_when), written inline, passes. The same as calling each check in a loop, without a call per
+    valid value (a quarter less time for the benchmark's records). The source names the fields, checks and
+    constants by their index only; their values are bound in the function's namespace, so nothing a contract
+    says becomes code."""
+    source = ["def check_fields(record, out, nulls):", "    get = record.get"]
+    namespace: dict[str, Any] = {}
+    for i, name, check, on_null in plan:
+        namespace[f"name{i}"], namespace[f"check{i}"], namespace[f"null{i}"] = name, check, on_null
+        source += [f"    v = get(name{i})", "    if v is None:", f"        nulls[{i}] += 1"]
+        if on_null is not None:
+            source.append(f"        null{i}(record, out)")
+        tests = []
+        for j, (template, constants) in enumerate(getattr(check, "clean", None) or ()):
+            names = [f"c{i}_{j}_{k}" for k in range(len(constants))]
+            namespace.update(zip(names, constants, strict=True))
+            tests.append(f"({template.format(*names)})")
+        source += [f"    elif not ({' and '.join(tests)}):" if tests else "    else:", f"        check{i}(v, out)"]
+    exec(compile("\n".join(source), "<validate: fields>", "exec"), namespace)  # noqa: S102 - see the docstring
+    return namespace["check_fields"]
+
+
 def _field_check(name: str, logical_type: str, constraints: Sequence[Check]) -> Check:
-    """One closure: the type test (a fast path for the usual exact type), then the constraints."""
+    """One closure: the type test (a fast path for the usual exact type), then the constraints; noted with the
+    expression under which it reports nothing, where every constraint has one (_clean_when)."""
+    check = _type_and_constraints_check(name, logical_type, constraints)
+    tests = [getattr(constraint, "clean", None) for constraint in constraints]
+    if all(test is not None for test in tests):
+        check.clean = [_TYPE_CLEAN[logical_type], *(t for test in tests for t in test)]  # type: ignore[attr-defined]
+    return check
+
+
+def _type_and_constraints_check(name: str, logical_type: str, constraints: Sequence[Check]) -> Check:
     guard = _guard(logical_type)
     exact = _EXACT[logical_type]
 
@@ -959,6 +1013,7 @@ class RecordValidator:
         self._plan = tuple(
             (i, spec.name, self._compile_field(spec), self._compile_null(spec)) for i, spec in enumerate(self.fields)
         )
+        self._check_fields = _unrolled_fields(self._plan)
         self._needs_digest = any(p.key is None and p.rule.kind in (UNIQUE, DUPLICATE_RATIO) for p in parsed)
         trackers = self._compile_trackers()
         self._trackers = tuple(t for t in trackers if t[0] is not None)
@@ -1083,7 +1138,7 @@ class RecordValidator:
                     shown = _show(v)
                     out.append(Violation(name, "allowed_values", f"{name}: {shown} is not one of {listed}", shown))
 
-            constraints.append(check_allowed)
+            constraints.append(_clean_when(check_allowed, "{0}(v)", allowed))
         if spec.max_length is not None and logical_type == STRING:
             most = spec.max_length
 
@@ -1092,7 +1147,7 @@ class RecordValidator:
                     message = f"{name}: {len(v)} characters, more than the maximum length {most}"
                     out.append(Violation(name, "max_length", message, _show(v)))
 
-            constraints.append(check_length)
+            constraints.append(_clean_when(check_length, "len(v) <= {0}", most))
         for parsed in self._parsed:
             kind = parsed.rule.kind
             if parsed.rule.field == name and kind in (ALLOWED_VALUES, PATTERN, RANGE):
@@ -1111,7 +1166,7 @@ class RecordValidator:
                 if not test(v):
                     sink(out, name, f"{name}: {_show(v)} is not one of {listed}", v)
 
-            return check_rule_allowed
+            return _clean_when(check_rule_allowed, "{0}(v)", test)
         if kind == PATTERN:
             pattern = params["pattern"]
             if logical_type == STRING:
@@ -1120,13 +1175,13 @@ class RecordValidator:
                     if test(v) is None:
                         sink(out, name, f"{name}: {_show(v)} does not match {pattern}", v)
 
-                return check_rule_pattern
+                return _clean_when(check_rule_pattern, "{0}(v) is not None", test)
 
             def check_rule_pattern_text(v: Any, out: list[Violation]) -> None:
                 if test(str(v)) is None:
                     sink(out, name, f"{name}: {_show(v)} does not match {pattern}", v)
 
-            return check_rule_pattern_text
+            return _clean_when(check_rule_pattern_text, "{0}(str(v)) is not None", test)
         low, high = parsed.low, parsed.high
         shown = f"{'…' if low is None else _show(low)} to {'…' if high is None else _show(high)}"
         if low is not None and high is not None:
@@ -1135,20 +1190,20 @@ class RecordValidator:
                 if not low <= v <= high:
                     sink(out, name, f"{name}: {_show(v)} is outside the range {shown}", v)
 
-            return check_rule_range
+            return _clean_when(check_rule_range, "{0} <= v <= {1}", low, high)
         if low is not None:
 
             def check_rule_low(v: Any, out: list[Violation]) -> None:
                 if v < low:
                     sink(out, name, f"{name}: {_show(v)} is outside the range {shown}", v)
 
-            return check_rule_low
+            return _clean_when(check_rule_low, "not v < {0}", low)
 
         def check_rule_high(v: Any, out: list[Violation]) -> None:
             if v > high:
                 sink(out, name, f"{name}: {_show(v)} is outside the range {shown}", v)
 
-        return check_rule_high
+        return _clean_when(check_rule_high, "not v > {0}", high)
 
     def _compile_missing(self, parsed: _Parsed) -> Check:
         """Completeness with params.missing_values: count the listed (non-null) values as missing."""
@@ -1235,15 +1290,7 @@ class RecordValidator:
         profile.count = position + 1
         out: list[Violation] = []
         get = record.get
-        nulls = profile._nulls
-        for i, name, check, on_null in self._plan:
-            v = get(name)
-            if v is None:
-                nulls[i] += 1
-                if on_null is not None:
-                    on_null(record, out)
-            else:
-                check(v, out)
+        self._check_fields(record, out, profile._nulls)
         if self._closed and not self._known.issuperset(record):
             self._unknown_fields(record, out)
         for name, aware in self._time_fields:
@@ -1345,14 +1392,14 @@ def _pattern_check(name: str, logical_type: str, pattern: str) -> Check:
                 shown = _show(v)
                 out.append(Violation(name, "pattern", f"{name}: {shown} does not match {pattern}", shown))
 
-        return check_pattern
+        return _clean_when(check_pattern, "{0}(v) is not None", search)
 
     def check_pattern_text(v: Any, out: list[Violation]) -> None:
         if search(str(v)) is None:
             shown = _show(v)
             out.append(Violation(name, "pattern", f"{name}: {shown} does not match {pattern}", shown))
 
-    return check_pattern_text
+    return _clean_when(check_pattern_text, "{0}(str(v)) is not None", search)
 
 
 def _bounds_check(name: str, minimum: Any, maximum: Any) -> Check:
@@ -1370,7 +1417,7 @@ def _bounds_check(name: str, minimum: Any, maximum: Any) -> Check:
             shown = _show(v)
             out.append(Violation(name, "maximum", f"{name}: {shown} is above the maximum {_num(high)}", shown))
 
-    return check_bounds
+    return _clean_when(check_bounds, "not v < {0} and not v > {1}", low, high)
 
 
 # --- batch rules ----------------------------------------------------------------------------

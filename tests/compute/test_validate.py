@@ -708,3 +708,85 @@ def test_the_demo_contract_compiles_without_problems() -> None:
               "revenue": Decimal("12.50"), "units": 3, "returns": 0, "manager_email": "m@example.com"}  # fmt: skip
     assert validator.validate(record) == []
     assert validator.batch_violations(now=datetime(2024, 3, 2, 6, tzinfo=UTC)) == []
+
+
+# --- the per-field checks, unrolled ---------------------------------------------------------
+# Every constraint a field can have, on every type: the unrolled function (validate.py, _unrolled_fields) skips a
+# field's check where the check's own inline test passes, so it must report exactly what calling each check does.
+# For each inline test there is a value that only it finds wrong (so a test that passes too much fails here).
+UNROLLED_FIELDS = [
+    {"name": "code", "logical_type": "string", "required": True, "pattern": "^[A-Z]{2}[0-9]$", "max_length": 3,
+     "allowed_values": ["AB1", "CD2", "abc"]},
+    {"name": "label", "logical_type": "string"},
+    {"name": "count", "logical_type": "integer", "minimum": 0, "maximum": 10, "allowed_values": [1, 2, 3, 11]},
+    {"name": "amount", "logical_type": "number", "minimum": -1.5, "pattern": "^[0-9.-]+$"},
+    {"name": "flag", "logical_type": "boolean", "allowed_values": [True]},
+    {"name": "day", "logical_type": "date", "pattern": "^2024-"},
+    {"name": "at", "logical_type": "timestamp"},
+    {"name": "blob", "logical_type": "object"},
+    {"name": "tags", "logical_type": "array"},
+    {"name": "note", "logical_type": "string", "primary_key": True},
+    {"name": "size", "logical_type": "number"},
+    {"name": "word", "logical_type": "string", "max_length": 3},
+    {"name": "score", "logical_type": "integer"},
+]  # fmt: skip
+UNROLLED_RULES = [
+    {"field": "label", "kind": "allowed_values", "severity": "warning", "params": {"values": ["x", "y"]}},
+    {"field": "label", "kind": "pattern", "severity": "error", "params": {"pattern": "^[a-x]$"}},
+    {"field": "count", "kind": "range", "severity": "error", "params": {"min": 2}},
+    {"field": "score", "kind": "range", "severity": "error", "params": {"min": 2, "max": 9}},
+    {"field": "amount", "kind": "range", "severity": "warning", "params": {"max": 1000}},
+    {"field": "size", "kind": "range", "severity": "warning", "params": {"max": 100}, "threshold": 10},
+    {"field": "day", "kind": "range", "severity": "error", "params": {"min": "2024-01-01", "max": "2024-12-31"}},
+    {"field": "day", "kind": "pattern", "severity": "warning", "params": {"pattern": "-01$"}},
+    {"field": "note", "kind": "not_null", "severity": "warning"},
+    {"field": "note", "kind": "completeness", "severity": "warning", "threshold": 50,
+     "params": {"missing_values": ["n/a"]}},
+]  # fmt: skip
+UNROLLED_VALUES = [
+    None, "", "AB1", "AB12", "abc", "wxyz", "a", "y", 10, 200, Decimal("1E+2"), date(2024, 5, 5), "x", "zz", "n/a", 0, 1, 3, 11, -1, True, False, 2.5, math.nan, math.inf,
+    Decimal("1.0"), Decimal("-2"), Decimal("NaN"), Decimal("sNaN"), Decimal("Infinity"), Decimal("200"),
+    date(2024, 1, 1), date(2023, 5, 1), datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 1),
+    {"a": 1}, [1, 2], Colour.RED,
+]  # fmt: skip
+
+
+def test_the_unrolled_field_checks_report_what_each_check_reports() -> None:
+    """For every value in every field (alone, the others absent), the unrolled function reports the same
+    violations, counts the same nulls and the same tolerated failures as the checks called one by one."""
+    for field in UNROLLED_FIELDS:
+        for value in UNROLLED_VALUES:
+            record = {field["name"]: value}
+            unrolled, looped = one(UNROLLED_FIELDS, UNROLLED_RULES), one(UNROLLED_FIELDS, UNROLLED_RULES)
+            out_unrolled: list[Violation] = []
+            unrolled._check_fields(record, out_unrolled, unrolled.profile._nulls)
+            out_looped: list[Violation] = []
+            for i, name, check, on_null in looped._plan:
+                v = record.get(name)
+                if v is None:
+                    looped.profile._nulls[i] += 1
+                    if on_null is not None:
+                        on_null(record, out_looped)
+                else:
+                    check(v, out_looped)
+            assert out_unrolled == out_looped, (field["name"], value)
+            assert unrolled.profile._nulls == looped.profile._nulls
+            assert dict(unrolled.profile.failures) == dict(looped.profile.failures)
+
+
+def test_the_unrolled_field_checks_inline_tests_for_the_checks_that_have_them() -> None:
+    validator = one(UNROLLED_FIELDS, UNROLLED_RULES)
+    clean = {name: getattr(check, "clean", None) for _, name, check, _ in validator._plan}
+    assert clean["code"] is not None and len(clean["code"]) == 4  # the type, pattern, allowed values, length
+    assert clean["note"] is None  # completeness with missing values counts a failure: it is always called
+    assert validator.validate({"code": "AB1", "count": 3, "amount": Decimal("1.5"), "note": "n"}) == []
+
+
+def test_field_names_and_values_of_a_contract_are_never_code() -> None:
+    """The unrolled function names fields and constants by index: a field name or a listed value that looks like
+    Python is data."""
+    name = 'x"), __import__("os").system("false"), ("'
+    validator = one([{"name": name, "logical_type": "string", "required": True, "allowed_values": ['")or("']}])
+    assert validator.validate({name: '")or("'}) == []
+    assert rules_of(validator.validate({name: "other"})) == [(name, "allowed_values", "error")]
+    assert rules_of(validator.validate({})) == [(name, "required", "error")]
