@@ -41,6 +41,7 @@ from typing import Any
 from django.db import DatabaseError, connection, transaction
 
 from apps.host.choices import SurvivorshipChoices
+from apps.kernel.bloom import BloomFilter
 from apps.storage import bulk
 from apps.storage.models import GoldenDataPoint
 
@@ -102,7 +103,8 @@ class BatchMerge:
                        False, "", None)  # fmt: skip
         self._columns = bulk.GDP_COLUMNS_RECORDED_AT_START if recorded_at_start else bulk.GDP_COLUMNS
         self.result = NOTHING
-        self._seen = None if distinct_keys else _SeenKeys(expected_keys)
+        # The records the batch has merged, by `_identity` (a record's first key hash, whose str hash Python kept).
+        self._seen = None if distinct_keys else BloomFilter(expected_keys)
         self._before: datetime | None = None  # the latest observed_at of the contract's current versions
         self._before_read = False
         # The open COPY the units' versions go to while no statement needs the connection (see `flush`).
@@ -254,35 +256,6 @@ def _identity(record: Any) -> str | None:
     merge tracks records by it (a third of the work of tracking every key)."""
     values = record[6]
     return values[0][3] if values else None
-
-
-class _SeenKeys:
-    """The records a batch has merged (by `_identity`), as a Bloom filter: `members` never leaves out one that
-    was added, and rarely (< 1 % at the expected size) lets one through that was not. Its two bit positions come
-    from the str hash of the record's first key, which Python computed and kept when the key went into a dict
-    (per process: the filter lives only as long as its batch's merge)."""
-
-    def __init__(self, expected: int) -> None:
-        size = 1 << min(29, max(16, (max(expected, 1) * 24).bit_length()))  # ≥ 24 bits a key, at most 64 MB
-        self._mask = size - 1
-        self._bits = bytearray(size // 8)
-
-    def members(self, keys: Any) -> list[str]:
-        """The keys that may have been added."""
-        mask, bits = self._mask, self._bits
-        return [
-            key
-            for key in keys
-            if bits[((h := hash(key)) & mask) >> 3] & (1 << (h & 7))
-            and bits[((h >> 32) & mask) >> 3] & (1 << ((h >> 32) & 7))
-        ]
-
-    def update(self, keys: Any) -> None:
-        mask, bits = self._mask, self._bits
-        for key in keys:
-            h = hash(key)
-            bits[(h & mask) >> 3] |= 1 << (h & 7)
-            bits[((h >> 32) & mask) >> 3] |= 1 << ((h >> 32) & 7)
 
 
 def _versions(

@@ -220,10 +220,10 @@ def current_at(day: int) -> dict[str, Decimal]:
 
 
 def test_the_filter_of_merged_keys_never_forgets_a_key():
-    from apps.storage.merge import _SeenKeys
+    from apps.kernel.bloom import BloomFilter
 
     keys = [key_hash(1, 2, "revenue", "d", datetime(2026, 1, 1, tzinfo=UTC), f"S{i}") for i in range(20_000)]
-    seen = _SeenKeys(len(keys))
+    seen = BloomFilter(len(keys))
     seen.update(keys[:10_000])
     assert seen.members(keys[:10_000]) == keys[:10_000]
     assert len(seen.members(keys[10_000:])) < 100  # false positives: < 1 %

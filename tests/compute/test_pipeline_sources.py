@@ -474,6 +474,20 @@ def test_a_record_repeated_within_a_batch_counts_once(client, source):
     assert batch["duplicates"] == 1
 
 
+@pytest.mark.parametrize("candidates_max", [200_000, 0])
+def test_repeats_within_a_batch_are_counted_in_the_same_chunk_and_across_chunks(client, source, settings, monkeypatch,
+                                                                                candidates_max):  # fmt: skip
+    """Every copy after the first counts. The pipeline looks up only the hashes its filter of the batch's hashes
+    finds again; with more such candidates than it keeps (none here, in the second case) it counts the repeats
+    of every record instead: the same count."""
+    from apps.compute import pipeline
+
+    monkeypatch.setattr(pipeline, "REPEAT_CANDIDATES_MAX", candidates_max)
+    settings.AURUM_INGEST_CHUNK_SIZE = 2
+    batch = post(client, source, [ROWS[0], ROWS[1], ROWS[2], ROWS[2], ROWS[1], ROWS[0], ROWS[0]])
+    assert (batch["received"], batch["duplicates"]) == (7, 4)
+
+
 def test_duplicates_never_exceed_the_records_received(client, source):
     """Both copies of an earlier record are duplicates: 2 of 2 records, not 3."""
     post(client, source, ROWS[:1])
