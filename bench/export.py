@@ -168,7 +168,8 @@ def spawn(kind: str, env: dict[str, str], **extra: object) -> dict:
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--database-url", env["DATABASE_URL"]]
     for name, value in extra.items():
         command += [f"--{name.replace('_', '-')}", str(value)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    # In the checkout's directory: Celery's Django fixup puts the working directory first on sys.path.
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=ROOT)  # noqa: S603
     if os.environ.get("AURUM_BENCH_PROFILE"):
         print(done.stderr[-6000:])
     if done.returncode != 0:

@@ -317,7 +317,9 @@ def spawn(kind: str, args: argparse.Namespace, env: dict[str, str], file: Path, 
         if value is not None:
             command += [f"--{name.replace('_', '-')}", str(value)]
     children, server, wal = _cpu_seconds(resource.RUSAGE_CHILDREN), postgres_cpu_seconds(), wal_written()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)  # noqa: S603
+    # In the checkout's directory: Celery's Django fixup puts the working directory first on sys.path, so a worker
+    # started elsewhere would import the apps found there (another checkout's, say) instead of its own.
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=ROOT)  # noqa: S603
     if done.returncode != 0:
         raise RuntimeError(f"{kind} run failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])

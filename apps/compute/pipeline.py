@@ -34,7 +34,6 @@ import gc
 import hashlib
 import logging
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -537,11 +536,7 @@ def _note_hashes(plan: Plan, hashes: list[str]) -> None:
         return
     if plan.hashes_seen is None:
         plan.hashes_seen = BloomFilter(max(plan.batch.received, len(hashes)))
-    distinct = set(hashes)
-    candidates.update(plan.hashes_seen.members(distinct))
-    if len(distinct) < len(hashes):
-        candidates.update(digest for digest, times in Counter(hashes).items() if times > 1)
-    plan.hashes_seen.update(distinct)
+    candidates.update(plan.hashes_seen.add(hashes))
     if len(candidates) > REPEAT_CANDIDATES_MAX:  # a batch of repeats, or one too large for the filter's 64 MB
         plan.repeat_candidates = plan.hashes_seen = None
 

@@ -25,6 +25,22 @@ class BloomFilter:
             and bits[((h >> 32) & mask) >> 3] & (1 << ((h >> 32) & 7))
         ]
 
+    def add(self, keys: Iterable[str]) -> list[str]:
+        """Add the keys; return those that may have been added before (also earlier in `keys`): `members` and
+        `update` in one pass."""
+        mask, bits = self._mask, self._bits
+        found = []
+        for key in keys:
+            h = hash(key)
+            low, high = h & mask, (h >> 32) & mask
+            low_bit, high_bit = 1 << (low & 7), 1 << (high & 7)
+            if bits[low >> 3] & low_bit and bits[high >> 3] & high_bit:
+                found.append(key)
+            else:
+                bits[low >> 3] |= low_bit
+                bits[high >> 3] |= high_bit
+        return found
+
     def update(self, keys: Iterable[str]) -> None:
         mask, bits = self._mask, self._bits
         for key in keys:

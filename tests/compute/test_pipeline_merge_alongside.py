@@ -11,7 +11,6 @@ import io
 import json
 import threading
 import time
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -217,16 +216,6 @@ def test_only_keys_that_may_have_a_current_version_are_probed(feed, people, mode
 
 def current_at(day: int) -> dict[str, Decimal]:
     return dict(GoldenDataPoint.objects.current().filter(observed_at__day=day).values_list("entity_key", "value"))
-
-
-def test_the_filter_of_merged_keys_never_forgets_a_key():
-    from apps.kernel.bloom import BloomFilter
-
-    keys = [key_hash(1, 2, "revenue", "d", datetime(2026, 1, 1, tzinfo=UTC), f"S{i}") for i in range(20_000)]
-    seen = BloomFilter(len(keys))
-    seen.update(keys[:10_000])
-    assert seen.members(keys[:10_000]) == keys[:10_000]
-    assert len(seen.members(keys[10_000:])) < 100  # false positives: < 1 %
 
 
 def test_a_record_without_its_time_is_rejected_and_the_batch_goes_on(tenant_a, people, mode):
