@@ -90,9 +90,8 @@ class Plan:
     earlier_batches: bool = False
     # What the batch-level rules and the quality gate found: the OpenLineage dataQualityAssertions.
     assertions: list[dict[str, Any]] | None = None
-    # The record hashes of the chunks so far (`_note_hashes`), and those that may have come before in the batch:
-    # the only ones whose repeats `_repeats_within` counts.
-    # None once there are more than REPEAT_CANDIDATES_MAX: every record's repeats are then counted.
+    # The record hashes of the chunks so far (`_note_hashes`), and those that may have come before in the batch: the
+    # only ones whose repeats `_repeats_within` counts. Both None past REPEAT_CANDIDATES_MAX: every record counts.
     hashes_seen: BloomFilter | None = None
     repeat_candidates: set[str] | None = dataclasses.field(default_factory=set)
 
