@@ -28,6 +28,10 @@ Measured, alternately (A B A B …) after a warm-up, `--rounds` times each:
      counts), into empty raw and GDP tables ("first load"); then, in another process, the
      update file: the same keys with new values, so every current GDP is superseded
      ("update load").
+With `--against OTHER_CHECKOUT`, each round also has a first load by the other checkout's code (its bench's
+worker, in its directory, on this database: the two must share migrations), before this one's in even rounds and
+after it in odd ones, and the difference per round is printed: a change smaller than the drift between runs (often
+±1.5 s at 1,000,000 records) shows in the paired differences before it shows in two separate runs' medians.
 Each run starts on a quiet server (`quiesce`): what the runs before it wrote emptied, or vacuumed where it
 builds on it, a checkpoint taken, no autovacuum worker busy; autovacuum is off for the written tables, so
 that it runs between the measured runs, never during one. Each Aurum run is its own process, so its peak RSS (ru_maxrss) is the pipeline's alone,
@@ -310,8 +314,11 @@ def quiesce(*, empty: tuple[str, ...], vacuum: tuple[str, ...] = ()) -> None:
             time.sleep(0.5)
 
 
-def spawn(kind: str, args: argparse.Namespace, env: dict[str, str], file: Path, **extra: object) -> dict:
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--file", str(file),
+def spawn(
+    kind: str, args: argparse.Namespace, env: dict[str, str], file: Path, root: Path = ROOT, **extra: object
+) -> dict:
+    """A run of `kind` by the bench of the checkout at `root` (this one, or --against's), in a process of its own."""
+    command = [sys.executable, str(root / "bench" / "ingest.py"), "--worker", kind, "--file", str(file),
                "--database-url", env["DATABASE_URL"]]  # fmt: skip
     for name, value in extra.items():
         if value is not None:
@@ -319,7 +326,7 @@ def spawn(kind: str, args: argparse.Namespace, env: dict[str, str], file: Path, 
     children, server, wal = _cpu_seconds(resource.RUSAGE_CHILDREN), postgres_cpu_seconds(), wal_written()
     # In the checkout's directory: Celery's Django fixup puts the working directory first on sys.path, so a worker
     # started elsewhere would import the apps found there (another checkout's, say) instead of its own.
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=ROOT)  # noqa: S603
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, cwd=root)  # noqa: S603
     if done.returncode != 0:
         raise RuntimeError(f"{kind} run failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -408,12 +415,12 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path) -> dict:
           "COPY process and PostgreSQL share them (not pinned), so both figures include that contention.")  # fmt: skip
     media = workdir / "var" / "media"
 
-    def aurum(file: Path, *, fresh: bool, profile: str | None = None) -> dict:
+    def aurum(file: Path, *, fresh: bool, profile: str | None = None, root: Path = ROOT) -> dict:
         if fresh:
             quiesce(empty=AURUM_TABLES + BASELINE_OWN)
         else:
             quiesce(empty=BASELINE_OWN, vacuum=AURUM_TABLES)
-        result = spawn("aurum", args, env, file, source=source_id, profile=profile)
+        result = spawn("aurum", args, env, file, root, source=source_id, profile=profile)
         shutil.rmtree(media, ignore_errors=True)  # the spooled copies
         if result["status"] not in ("completed", "completed_with_rejections"):
             raise RuntimeError(f"the batch ended {result['status']}: {result['error']}")
@@ -425,16 +432,26 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path) -> dict:
 
     baseline(warm)
     aurum(warm, fresh=True)
+    if args.against:
+        aurum(warm, fresh=True, root=args.against)
     print(f"warm-up done ({min(n, args.warmup):,} records each)")
-    copies, firsts, updates = [], [], []
+    copies, firsts, updates, others = [], [], [], []
     for round_ in range(1, args.rounds + 1):
         copies.append(baseline(first))
+        if args.against and round_ % 2 == 0:  # the other checkout first in even rounds: no order favours either
+            others.append(aurum(first, fresh=True, root=args.against))
         firsts.append(aurum(first, fresh=True))
+        if args.against and round_ % 2 == 1:
+            others.append(aurum(first, fresh=True, root=args.against))
         c, a = copies[-1], firsts[-1]
         print(f"round {round_}: COPY {c['seconds']:.2f} s ({n / c['seconds']:,.0f}/s) | Aurum first load "
               f"{a['seconds']:.2f} s ({n / a['seconds']:,.0f}/s, {a['peak_rss_mb']} MB)", flush=True)  # fmt: skip
         print(f"  COPY:   {phase_line(c)}", flush=True)
         print(f"  first:  {phase_line(a)}", flush=True)
+        if args.against:
+            o = others[-1]
+            print(f"  against ({'before' if round_ % 2 == 0 else 'after'}): {o['seconds']:.2f} s, this checkout "
+                  f"{a['seconds'] - o['seconds']:+.2f} s: {phase_line(o)}", flush=True)  # fmt: skip
         if not args.first_only:
             u = aurum(update, fresh=False)
             updates.append(u)
@@ -467,6 +484,11 @@ def run(args: argparse.Namespace, bench_url: str, workdir: Path) -> dict:
         "cores": os.cpu_count(),
         "shared_cores": True,
     }
+    if others:
+        paired = statistics.median(a["seconds"] - o["seconds"] for a, o in zip(firsts, others, strict=True))
+        print(f"against {args.against}: first load median {med(others):.2f} s; this checkout's median difference "
+              f"per round {paired:+.2f} s")  # fmt: skip
+        summary |= {"against_first_load_s": round(med(others), 2), "paired_difference_s": round(paired, 2)}
     if updates:
         update_s = med(updates)
         print(f"update load counts: {updates[-1]['counts']}; median update load {update_s:.2f} s "
@@ -501,6 +523,9 @@ def main() -> int:
     parser.add_argument("--chunk-size", type=int, default=0, help="AURUM_INGEST_CHUNK_SIZE for the Aurum runs")
     parser.add_argument("--first-only", action="store_true", help="skip the update loads (quicker rounds)")
     parser.add_argument("--profile", help="also cProfile one first load into this file and print its top")
+    parser.add_argument("--against", type=lambda path: Path(path).resolve(),
+                        help="also a first load per round by another checkout (same migrations, its own venv not "
+                             "used), alternately before and after this one's, with the difference per round")  # fmt: skip
     parser.add_argument("--worker", choices=("copy", "aurum"), help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
