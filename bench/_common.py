@@ -12,6 +12,15 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 
+def key_hash_sql(t: str) -> str:
+    """storage.models.key_hash in SQL, over a row alias `t` with a GDP's key columns, for the GDPs a benchmark writes
+    itself: the dimension set's key is the MD5 of the dimensions' jsonb text, not the SHA-256 of their canonical
+    JSON that the pipeline takes, so no ingest would find these keys (no benchmark ingests into them)."""
+    return (f"md5({t}.tenant_id::text || chr(31) || {t}.contract_id::text || chr(31) || {t}.measure || chr(31) "
+            f"|| md5({t}.dimensions::text) || chr(31) || (extract(epoch FROM {t}.observed_at) * 1000000)::bigint::text "
+            f"|| chr(31) || {t}.entity_key)::uuid")  # fmt: skip
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 

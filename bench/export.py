@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from bench._common import peak_rss_mb, postgres_url, throwaway_database  # noqa: E402
+from bench._common import key_hash_sql, peak_rss_mb, postgres_url, throwaway_database  # noqa: E402
 
 FIELDS = [
     ("sale_date", "time", "date", "internal"),
@@ -133,29 +133,28 @@ def setup_fixtures(n: int) -> int:
     source = Source.objects.create(tenant=tenant, contract=contract, key="tills", name="Tills")
     batch = IngestionBatch.objects.create(tenant=tenant, source=source, contract_version=version, format="csv",
                                           checksum="0" * 64, status="completed")  # fmt: skip
-    from apps.storage.models import KEY_HASH_SQL
 
     started = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO storage_goldendatapoint
-              (tenant_id, contract_id, contract_version_id, measure, entity_key, dimensions, dimensions_key,
-               observed_at, value, unit, quality_flags, source_id, source_priority, batch_id, recorded_from,
+              (tenant_id, contract_id, contract_version_id, measure, entity_key, dimensions, observed_at,
+               value, unit, quality_flags, source_id, source_priority, batch_id, recorded_from,
                is_override, override_reason, key_hash)
             SELECT x.*, {key_hash} FROM (
             SELECT %(tenant)s::bigint AS tenant_id, %(contract)s::bigint AS contract_id, %(version)s,
                    (ARRAY['revenue','units','returns'])[i %% 3 + 1] AS measure,
                    'S' || lpad(((i / 3) %% 10000)::text, 5, '0') AS entity_key,
                    jsonb_build_object('region', (ARRAY['north','south','east','west'])[(i / 3) %% 4 + 1],
-                                      'channel', (ARRAY['store','online'])[(i / 12) %% 2 + 1]),
-                   md5(((i / 3) %% 8)::text) || md5('d' || ((i / 3) %% 8)::text) AS dimensions_key,
+                                      'channel', (ARRAY['store','online'])[(i / 12) %% 2 + 1])
+                       AS dimensions,
                    timestamptz '2024-01-01 00:00:00+00' + ((i / 30000) || ' days')::interval AS observed_at,
                    round((i %% 100000) / 4.0 + 0.25, 2), (ARRAY['EUR','items','items'])[i %% 3 + 1],
                    CASE WHEN i %% 50 = 0 THEN '["late"]'::jsonb ELSE '[]'::jsonb END,
                    %(source)s, 0, %(batch)s, now() - interval '1 hour', false, ''
             FROM generate_series(0, %(n)s - 1) AS i) x
-            """.replace("{key_hash}", KEY_HASH_SQL.format(t="x")),
+            """.replace("{key_hash}", key_hash_sql("x")),
             {"tenant": tenant.pk, "contract": contract.pk, "version": version.pk, "source": source.pk,
              "batch": batch.pk, "n": n},
         )  # fmt: skip

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-from bench._common import peak_rss_mb, postgres_url, throwaway_database  # noqa: E402
+from bench._common import key_hash_sql, peak_rss_mb, postgres_url, throwaway_database  # noqa: E402
 
 STORES = 10_000
 FIELDS = [
@@ -93,14 +93,14 @@ BASELINE = {
 
 GDP_INSERT = """
     INSERT INTO storage_goldendatapoint (tenant_id, contract_id, contract_version_id, measure, entity_key, dimensions,
-        dimensions_key, observed_at, value, unit, quality_flags, source_id, source_priority, batch_id, recorded_from,
+        observed_at, value, unit, quality_flags, source_id, source_priority, batch_id, recorded_from,
         is_override, override_reason, key_hash)
     SELECT x.*, {key_hash} FROM (
     SELECT %(tenant)s::bigint AS tenant_id, %(contract)s::bigint AS contract_id, %(version)s, m.measure AS measure,
            %(prefix)s || (r.i %% %(stores)s) AS entity_key,
            jsonb_build_object('region', (ARRAY['north','south','east','west'])[1 + (r.i %% %(stores)s) %% 4],
-                              'channel', (ARRAY['store','online'])[1 + (r.i %% %(stores)s) / 4 %% 2]),
-           md5('dims' || ((r.i %% %(stores)s) %% 8)) AS dimensions_key,
+                              'channel', (ARRAY['store','online'])[1 + (r.i %% %(stores)s) / 4 %% 2])
+               AS dimensions,
            %(first_day)s::timestamptz + make_interval(days => r.day) AS observed_at,
            CASE WHEN m.measure = 'revenue' THEN round((10 + (r.i %% 997))::numeric / 7, 2) ELSE 1 + r.i %% 13 END,
            CASE WHEN m.measure = 'revenue' THEN 'EUR' ELSE '' END, '[]'::jsonb, %(source)s, 100, %(batch)s,
@@ -164,10 +164,9 @@ def add_gdps(world: dict, *, records: int, prefix: str, day0: int, days: int) ->
         checksum=secrets.token_hex(32), status="completed", started_at=now, finished_at=now,
         received=records, accepted=records, gdps_created=records * 2,
     )  # fmt: skip
-    from apps.storage.models import KEY_HASH_SQL
 
     with connection.cursor() as cursor:
-        cursor.execute(GDP_INSERT.replace("{key_hash}", KEY_HASH_SQL.format(t="x")), {
+        cursor.execute(GDP_INSERT.replace("{key_hash}", key_hash_sql("x")), {
             "tenant": world["tenant"].pk, "contract": world["contract"].pk, "version": world["version"].pk,
             "source": world["source"].pk, "batch": batch.pk, "recorded": now, "prefix": prefix, "stores": STORES,
             "first_day": "2025-01-01T00:00:00Z", "day0": day0, "days": days, "records": records,

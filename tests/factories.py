@@ -252,7 +252,6 @@ class GoldenDataPointFactory(factory.django.DjangoModelFactory):
     source = factory.SelfAttribute("batch.source")
     measure = "revenue"
     entity_key = factory.Sequence(lambda n: f"E{n}")
-    dimensions_key = "0" * 64
     observed_at = factory.LazyFunction(lambda: datetime(2026, 11, 1, tzinfo=UTC))
     value = Decimal("1")
     recorded_from = factory.LazyFunction(lambda: datetime.now(UTC))

@@ -187,7 +187,7 @@ GDP_COLUMNS = (
     "tenant_id", "contract_id", "contract_version_id", "source_id", "source_priority", "batch_id", "recorded_from",
     "is_override", "override_reason", "overridden_by_id",
     # per record
-    "raw_record_id", "quality_flags", "entity_key", "dimensions", "dimensions_key", "observed_at",
+    "raw_record_id", "quality_flags", "entity_key", "dimensions", "observed_at",
     # per version
     "measure", "unit", "value", "key_hash", "recorded_to", "superseded_by_batch_id",
 )  # fmt: skip
@@ -205,12 +205,14 @@ def write_gdp_versions(
     """GDP versions, in `columns` order (GDP_COLUMNS or GDP_COLUMNS_RECORDED_AT_START, the same as `stream`'s):
     `common` the unit's constant columns, then per record (raw_id, flags,
     entity_key, dimensions, dimensions_key, observed_at, [(measure, value, unit, key_hash[, recorded_to,
-    superseded_by_batch_id]), …]), as merge.BatchMerge.add gives them (JsonDict dimensions, a flags list);
+    superseded_by_batch_id]), …]), as merge.BatchMerge.add gives them (JsonDict dimensions, a flags list; the
+    dimensions' key, which the key hash holds, is not written);
     a version without the last two is current. Into `stream` (gdp_stream) where one is given, on PostgreSQL.
     Returns the count of versions."""
     if not is_postgres():
-        rows = [(*common, *shared, version[0], version[2], version[1], version[3], *(version[4:] or (None, None)))
-                for *shared, versions in records for version in versions]  # fmt: skip
+        rows = [(*common, raw_id, flags, entity_key, dims, observed_at, version[0], version[2], version[1], version[3],
+                 *(version[4:] or (None, None)))
+                for raw_id, flags, entity_key, dims, _, observed_at, versions in records for version in versions]  # fmt: skip
         return write_rows(GoldenDataPoint, columns, rows)
     stamps: dict[Any, str] = {}
     measure_units: dict[tuple[str, str], str] = {}  # a contract version's few (measure, unit) pairs, escaped once
@@ -228,9 +230,9 @@ def write_gdp_versions(
     lines: list[str] = []
     for raw_id, flags, entity_key, dims, dims_key, observed_at, versions in records:
         flag_text = "[]" if type(flags) is list and not flags else _json_field(flags)
-        dims_text = dimension_texts.get(dims_key)  # the dimensions_key identifies the set
+        dims_text = dimension_texts.get(dims_key)  # the dimensions' key identifies the set
         if dims_text is None:
-            dims_text = f"{_json_field(dims)}\t{_text(dims_key)}"
+            dims_text = _json_field(dims)
             if len(dimension_texts) < 10_000:
                 dimension_texts[dims_key] = dims_text
         shared = f"{prefix}\t{raw_id}\t{flag_text}\t{_text(entity_key)}\t{dims_text}\t{stamp(observed_at)}\t"

@@ -18,11 +18,10 @@ from django.utils import timezone
 from apps.compute import services as compute_services
 from apps.compute.kpis import services as kpis
 from apps.compute.models import Source
-from apps.compute.records import canonical_json
 from apps.host.models import ContractVersion
 from apps.kernel.roles import RoleChoices
 from apps.storage.calendars import services as calendars
-from apps.storage.models import CalendarPeriod, GoldenDataPoint, IngestionBatch, KpiValue
+from apps.storage.models import CalendarPeriod, GoldenDataPoint, IngestionBatch, KpiValue, dimensions_key, key_hash
 from tests.compute.conftest import activate_contract
 
 SHOP_FIELDS = [
@@ -83,18 +82,17 @@ def load(world: World, rows: list[dict[str, Any]], *, at: datetime | None = None
         tenant=world.tenant, source=world.source, contract_version=world.version, format="json",
         checksum=f"{id(rows):064x}"[-64:], status="completed", started_at=at, finished_at=at,
     )  # fmt: skip
-    import hashlib
-
     for row in rows:
         dims = {name: row[name] for name in DIMENSIONS if name in row}
-        key = hashlib.sha256(canonical_json(dims).encode()).hexdigest()
+        key = dimensions_key(dims)
         observed = datetime.combine(row["day"], datetime.min.time(), UTC)
         for measure in MEASURES:
             if measure not in row:
                 continue
             match = {"tenant": world.tenant, "contract": world.contract, "measure": measure,
-                     "entity_key": row["store"], "dimensions_key": key, "observed_at": observed}  # fmt: skip
-            GoldenDataPoint.objects.filter(recorded_to__isnull=True, **match).update(
+                     "entity_key": row["store"], "observed_at": observed}  # fmt: skip
+            same_key = key_hash(world.tenant.pk, world.contract.pk, measure, key, observed, row["store"])
+            GoldenDataPoint.objects.filter(recorded_to__isnull=True, key_hash=same_key, **match).update(
                 recorded_to=at, superseded_by_batch=batch
             )
             GoldenDataPoint.objects.create(

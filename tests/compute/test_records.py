@@ -5,7 +5,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from apps.compute.records import Shape, make_candidates
-from apps.storage.models import KEY_MD5, key_hash
+from apps.storage.models import KEY_MD5, dimensions_key, key_hash
 
 SHAPE = Shape(entity_keys=("store",), dimensions=("region", "channel"), time_field="day",
               measures=(("revenue", "EUR"), ("units", "items")))  # fmt: skip
@@ -23,13 +23,15 @@ def test_every_candidate_key_is_the_key_hash_of_its_parts_also_when_its_dimensio
          "revenue": Decimal("4"), "units": 2},
         {"store": "é|\x1f", "region": "north", "channel": "web", "day": date(2026, 1, 2), "revenue": Decimal("1"),
          "units": 9},
+        {"store": "S3", "region": "Île-de-France", "channel": "web", "day": date(2026, 1, 2), "revenue": None,
+         "units": 4},
     ]  # fmt: skip
     for record in records:
         entity_key, dims, dims_key, observed_at, values = candidates(record)
         assert entity_key == record["store"]
         assert dims == {"region": record["region"], "channel": record["channel"]}
         assert dims.json == '{"channel":"web","region":"%s"}' % record["region"]  # noqa: UP031
-        assert dims_key == hashlib.sha256(dims.json.encode()).hexdigest()
+        assert dims_key == hashlib.sha256(dims.json.encode()).hexdigest() == dimensions_key(dict(dims))
         day = record["day"]
         assert observed_at == (day if isinstance(day, datetime) else datetime(day.year, day.month, day.day, tzinfo=UTC))
         assert [(m, v, u) for m, v, u, _ in values] == [

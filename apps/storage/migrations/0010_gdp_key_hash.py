@@ -4,10 +4,16 @@ columns, and the time index ends with it instead of the entity and dimensions ke
 from django.db import migrations, models
 
 BATCH = 5000
+# models.KEY_HASH_SQL as it was over this table, when it had a dimensions_key column (migration 0022 drops it).
+KEY_HASH_SQL = (
+    "md5({t}.tenant_id::text || chr(31) || {t}.contract_id::text || chr(31) || {t}.measure || chr(31) "
+    "|| {t}.dimensions_key || chr(31) || (extract(epoch FROM {t}.observed_at) * 1000000)::bigint::text || chr(31) "
+    "|| {t}.entity_key)::uuid"
+)
 
 
 def fill_key_hashes(apps, schema_editor):
-    from apps.storage.models import KEY_HASH_SQL, key_hash
+    from apps.storage.models import key_hash
 
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(
